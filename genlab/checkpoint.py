@@ -1,0 +1,144 @@
+"""Run directories and crash-safe files.
+
+A run directory is the unit users pass around (``runs/NAME/``): ``config.json``, ``tokenizer.json``,
+``model.safetensors``, ``train_state.pt``, ``metrics.jsonl``. Every write here goes to a temporary
+file in the same folder, is flushed to disk, then renamed over the target, so a crash or a full disk
+never leaves a half-written file where a good one was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from genlab.errors import GenlabError
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp_path)``, fsync it, then rename it onto ``path``.
+
+    If anything fails (including ``OSError: No space left on device``) the temporary file is
+    removed and the previous ``path`` stays intact; the error is raised as a ``GenlabError``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise GenlabError(
+            f"could not write {path}: {exc.strerror or exc}; the previous file (if any) is intact — "
+            "free some disk space or choose another --out"
+        ) from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def write_text(path: str | Path, text: str) -> None:
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a JSON file, turning a missing or damaged file into a clear one-line error."""
+    path = Path(path)
+    if not path.is_file():
+        raise GenlabError(f"{path} not found: is this a genlab run directory? (run `genlab prepare` first)")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GenlabError(f"{path} is corrupted ({exc}); re-create it or restore a copy") from exc
+
+
+def save_tensors(path: str | Path, tensors: dict, metadata: dict[str, str] | None = None) -> None:
+    """Save a dict of torch tensors as safetensors (no pickle), atomically."""
+    from safetensors.torch import save_file
+
+    clean = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    atomic_write(path, lambda tmp: save_file(clean, str(tmp), metadata=metadata))
+
+
+def load_tensors(path: str | Path, device: str = "cpu") -> dict:
+    """Load safetensors weights; a truncated or foreign file gives a clear error, never a crash."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise GenlabError(f"{path} not found: train the model first (`genlab train`)")
+    try:
+        return load_file(str(path), device=device)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise GenlabError(f"{path} is corrupted or truncated ({exc}); retrain or restore it") from exc
+
+
+def save_numpy(path: str | Path, arrays: dict, metadata: dict[str, str] | None = None) -> None:
+    """Save NumPy arrays as safetensors (no pickle), atomically."""
+    from safetensors.numpy import save_file
+
+    atomic_write(path, lambda tmp: save_file(arrays, str(tmp), metadata=metadata))
+
+
+def load_numpy(path: str | Path) -> dict:
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise GenlabError(f"{path} not found: train the model first (`genlab train`)")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise GenlabError(f"{path} is corrupted or truncated ({exc}); retrain or restore it") from exc
+
+
+def torch_save(path: str | Path, obj: Any) -> None:
+    """Save plain training state (tensors, numbers, strings) for ``torch.load(weights_only=True)``."""
+    import torch
+
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def torch_load(path: str | Path) -> Any:
+    """Load training state safely: ``weights_only=True`` never unpickles arbitrary objects."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise GenlabError(f"{path} not found: nothing to resume from")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for damaged files
+        raise GenlabError(f"{path} is corrupted or not a genlab training state ({exc})") from exc
+
+
+def run_dir(path: str | Path, must_exist: bool = True) -> Path:
+    path = Path(path)
+    if must_exist and not path.is_dir():
+        raise GenlabError(f"run directory {path} not found: create it with `genlab prepare --out {path}`")
+    return path

@@ -1,0 +1,83 @@
+"""``genlab eval RUN``: course step 5 — perplexity (any language model) or BLEU (encoder–decoders)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from genlab.cli.args import add_device, positive_int
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="evaluate a trained run (perplexity, or BLEU for translation)",
+                       description="Course step 5: perplexity, bits/char and bits/byte on a split or a file; "
+                       "BLEU/chrF for encoder-decoder runs.")
+    p.add_argument("run", nargs="?", help="run directory")
+    p.add_argument("--split", default=None, choices=["train", "val", "test"],
+                   help="which split (default: val and test)")
+    p.add_argument("--corpus", help="score this UTF-8 text file instead of a split")
+    p.add_argument("--max-tokens", type=positive_int, help="score at most N tokens")
+    p.add_argument("--which", default="best", choices=["best", "latest"], help="which checkpoint")
+    p.add_argument("--json", action="store_true", help="print one JSON object per split")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--bleu", action="store_true", help="encoder-decoder: BLEU, chrF and exact match on a split")
+    p.add_argument("--beam", type=positive_int, default=1, help="--bleu: beam size (1 = greedy)")
+    p.add_argument("--hyp", help="score this file of hypotheses (one per line) against --ref")
+    p.add_argument("--ref", action="append", help="reference file (repeat for several references)")
+    add_device(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from genlab.errors import GenlabError
+
+    if args.hyp or args.bleu:
+        from genlab.bleu import eval_cli
+
+        return eval_cli(args)
+    if not args.run:
+        raise GenlabError("genlab eval needs a run directory (or --hyp FILE --ref FILE)")
+    from genlab.cli.args import resolve_device
+    from genlab.corpus import iter_text_chunks
+    from genlab.evaluate import perplexity
+    from genlab.models import load_model
+    from genlab.tokens import TokenStore
+
+    device = resolve_device(args.device)
+    model, tokenizer, config = load_model(args.run, device=device, which=args.which)
+    if getattr(model, "is_seq2seq", False):
+        from genlab.bleu import eval_cli
+
+        return eval_cli(args)
+    if args.corpus:
+        from pathlib import Path
+
+        path = Path(args.corpus)
+        if not path.is_file():
+            raise GenlabError(f"--corpus {path} not found")
+        text = "".join(iter_text_chunks(path))
+        if not text:
+            raise GenlabError(f"--corpus {path} is empty")
+        import numpy as np
+
+        ids = np.concatenate([tokenizer.encode_array(text), [tokenizer.eos_id]])
+        targets = [(str(path), ids, len(text), len(text.encode("utf-8")), int((ids == tokenizer.unk_id).sum()))]
+    else:
+        store = TokenStore(args.run)
+        targets = []
+        for split in [args.split] if args.split else ["val", "test"]:
+            st = store.stats(split)
+            targets.append((split, store.split(split), st["characters"], st["bytes"], st.get("unk", 0)))
+    for label, data, chars, nbytes, unk in targets:
+        if len(data) == 0:
+            raise GenlabError(f"split {label} is empty; re-run prepare with a larger corpus or other --split")
+        report = perplexity(model, data, max_tokens=args.max_tokens, device=device, progress=not args.quiet,
+                            characters=None if args.max_tokens else chars, nbytes=None if args.max_tokens else nbytes)
+        oov = unk / max(len(data), 1)
+        if args.json:
+            print(json.dumps({"split": label, **report.as_dict(), "oov_rate": oov}))
+            continue
+        for line in report.lines(label):
+            print(line)
+        print(f"{label}: OOV rate {oov:.4%} ({unk:,} <unk> tokens)")
+    return 0

@@ -1,0 +1,74 @@
+"""``genlab generate RUN``: sample text from any trained language model, streamed as it comes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from genlab.cli.args import add_device, nonneg_float, nonneg_int, positive_int, probability
+
+
+def add_sampling_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-tokens", type=nonneg_int, default=200)
+    p.add_argument("--temperature", type=nonneg_float, default=0.8, help="0 = greedy")
+    p.add_argument("--top-k", type=positive_int)
+    p.add_argument("--top-p", type=probability)
+    p.add_argument("--seed", type=nonneg_int, help="same seed, same text")
+    p.add_argument("--stop", action="append", default=[], help="stop when this text appears (repeatable)")
+    p.add_argument("--which", default="best", choices=["best", "latest"], help="which checkpoint")
+    p.add_argument("--quantize", choices=["none", "int8"], default="none",
+                   help="int8: weight-only quantized decoding (neural models)")
+    add_device(p)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("generate", help="generate text from a trained run",
+                       description="Sample from any language model: greedy, temperature, top-k, top-p, seed.")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--prompt", default="", help="text to continue (default: start of a document)")
+    p.add_argument("--num", type=positive_int, default=1, help="number of samples")
+    add_sampling_args(p)
+    p.set_defaults(func=run)
+
+
+def load_for_generation(args: argparse.Namespace):
+    from genlab.cli.args import resolve_device
+    from genlab.errors import GenlabError
+    from genlab.models import load_model
+
+    device = resolve_device(args.device)
+    model, tokenizer, config = load_model(args.run, device=device, which=args.which)
+    if getattr(model, "is_seq2seq", False):
+        raise GenlabError(f"{args.run} is an encoder-decoder model: use `genlab translate {args.run}`")
+    if args.quantize == "int8":
+        from genlab.quantize import quantize_int8
+
+        model = quantize_int8(model)
+    return model, tokenizer, device
+
+
+def sampling_config(args: argparse.Namespace):
+    from genlab.generate import SamplingConfig
+
+    return SamplingConfig(max_tokens=args.max_tokens, temperature=args.temperature, top_k=args.top_k,
+                          top_p=args.top_p, seed=args.seed, stop=tuple(args.stop))
+
+
+def run(args: argparse.Namespace) -> int:
+    from genlab.generate import complete, stream
+
+    model, tokenizer, device = load_for_generation(args)
+    cfg = sampling_config(args)
+    out = sys.stdout
+    if args.num == 1:
+        out.write(args.prompt)
+        for delta in stream(model, tokenizer, args.prompt, cfg, num=1, device=device):
+            out.write(delta.text)
+            out.flush()
+        out.write("\n")
+        return 0
+    for i, c in enumerate(complete(model, tokenizer, args.prompt, cfg, num=args.num, device=device)):
+        if i:
+            out.write("\n")
+        out.write(f"--- sample {i + 1} ---\n{args.prompt}{c.text}\n")
+    return 0

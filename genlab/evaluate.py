@@ -1,0 +1,127 @@
+"""Course step 5: evaluation (모델 평가) — perplexity for any language model, BLEU/chrF for text.
+
+Perplexity is exp(mean cross-entropy) of the model on a held-out token stream, computed through the
+shared protocol alone. Because tokenizers differ (a char model predicts many easy tokens, a BPE model
+few hard ones), we also report bits per character and bits per UTF-8 byte: the summed cost divided
+by the size of the text, which is comparable across tokenizers.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from genlab.models.protocol import LanguageModel, target_logprobs
+from genlab.tokenizers import EOS_ID
+
+LN2 = math.log(2)
+
+
+@dataclass
+class PerplexityReport:
+    tokens: int
+    nll_nats: float  # summed
+    characters: int | None = None
+    bytes: int | None = None
+    infinite: int = 0  # tokens the model gave probability 0 (an unsmoothed n-gram)
+    seconds: float = 0.0
+
+    @property
+    def mean_nll(self) -> float:
+        return self.nll_nats / max(self.tokens, 1)
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(self.mean_nll) if math.isfinite(self.mean_nll) and self.mean_nll < 700 else math.inf
+
+    @property
+    def bits_per_token(self) -> float:
+        return self.mean_nll / LN2
+
+    @property
+    def bits_per_char(self) -> float | None:
+        return self.nll_nats / LN2 / self.characters if self.characters else None
+
+    @property
+    def bits_per_byte(self) -> float | None:
+        return self.nll_nats / LN2 / self.bytes if self.bytes else None
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d.update(mean_nll=self.mean_nll, perplexity=self.perplexity, bits_per_token=self.bits_per_token,
+                 bits_per_char=self.bits_per_char, bits_per_byte=self.bits_per_byte)
+        return d
+
+    def lines(self, label: str = "") -> list[str]:
+        head = f"{label}: " if label else ""
+        out = [
+            f"{head}tokens {self.tokens:,}",
+            f"{head}cross-entropy {self.mean_nll:.4f} nats/token ({self.bits_per_token:.4f} bits/token)",
+            f"{head}perplexity {self.perplexity:.4f}",
+        ]
+        if self.bits_per_char is not None:
+            out.append(f"{head}bits per character {self.bits_per_char:.4f}")
+        if self.bits_per_byte is not None:
+            out.append(f"{head}bits per UTF-8 byte {self.bits_per_byte:.4f}")
+        if self.infinite:
+            out.append(f"{head}zero-probability tokens {self.infinite:,} (perplexity is infinite; use smoothing)")
+        return out
+
+
+def perplexity(model: LanguageModel, data: np.ndarray, window: int = 256, batch_size: int = 16,
+               max_tokens: int | None = None, device: str | torch.device = "cpu", progress: bool = False,
+               characters: int | None = None, nbytes: int | None = None) -> PerplexityReport:
+    """Score every token of ``data`` (a split: documents each followed by ``<eos>``).
+
+    The stream is read as ``<eos>`` + data, so the first document is predicted from a document start.
+    Windows of ``window`` inputs overlap by the model's ``context_size`` (when it is short), so an
+    n-gram model sees exactly its full context at every position; models with a hard input limit
+    (``block_size``, a GPT's positions) are scored on consecutive non-overlapping windows of that
+    length, as nanoGPT does.
+    """
+    from tqdm.auto import tqdm
+
+    started = time.perf_counter()
+    stream = np.concatenate([np.array([EOS_ID], dtype=np.int64), np.asarray(data, dtype=np.int64)])
+    if max_tokens is not None:
+        stream = stream[: max_tokens + 1]
+    context = getattr(model, "context_size", None)
+    block = getattr(model, "block_size", None)  # a hard limit on input length (a GPT's positions)
+    if block:
+        window, overlap = int(block), 0
+    else:
+        overlap = context if context is not None and context < window // 2 else 0
+    stride = window - overlap
+    n_targets = len(stream) - 1
+    starts = list(range(0, max(n_targets - overlap, 1), stride)) if n_targets > 0 else []
+    total, infinite, counted = 0.0, 0, 0
+    bar = tqdm(total=n_targets, desc="evaluate", unit="tok", unit_scale=True, disable=not progress,
+               dynamic_ncols=True, mininterval=0.5)
+    with torch.inference_mode():
+        for b in range(0, len(starts), batch_size):
+            group = starts[b:b + batch_size]
+            lengths = [min(window, n_targets - s) for s in group]
+            width = max(lengths)
+            x = np.full((len(group), width), EOS_ID, dtype=np.int64)
+            y = np.full((len(group), width), EOS_ID, dtype=np.int64)
+            keep = np.zeros((len(group), width), dtype=bool)
+            for r, (s, n) in enumerate(zip(group, lengths)):
+                x[r, :n] = stream[s:s + n]
+                y[r, :n] = stream[s + 1:s + n + 1]
+                first = 0 if s == 0 else overlap
+                keep[r, first:n] = True
+            lp = target_logprobs(model, torch.from_numpy(x).to(device), torch.from_numpy(y).to(device))
+            lp = lp.double().cpu().numpy()[keep]
+            finite = np.isfinite(lp)
+            infinite += int((~finite).sum())
+            total -= float(lp[finite].sum())
+            counted += int(keep.sum())
+            bar.update(int(keep.sum()))
+    bar.close()
+    nll = math.inf if infinite else total
+    return PerplexityReport(tokens=counted, nll_nats=nll, characters=characters, bytes=nbytes,
+                            infinite=infinite, seconds=time.perf_counter() - started)

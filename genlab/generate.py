@@ -1,0 +1,239 @@
+"""Text generation: the one sampling loop every language model shares.
+
+Greedy (temperature 0), temperature, top-k and top-p (nucleus) sampling, a seed that makes output
+repeatable, stop sequences, ``<eos>``, and streaming. Each step feeds one token through the model's
+``step`` (its n-gram context, hidden state or KV cache): the prefix is never re-run.
+
+Streaming text never shows a broken character: byte-level BPE may end a token inside a UTF-8
+sequence (one Hangul syllable is 3 bytes), and jamo tokens recompose into a syllable only when the
+syllable is complete, so :class:`StreamDecoder` holds such text back until it is final.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from genlab.errors import GenlabError
+from genlab.models.protocol import LanguageModel, prefill
+from genlab.tokenizers import EOS_ID, Tokenizer
+
+
+@dataclass
+class SamplingConfig:
+    max_tokens: int = 200
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    stop: Sequence[str] = ()
+    stop_at_eos: bool = True
+    #: how many alternatives to report with each token (0: none)
+    top_logprobs: int = 0
+
+    def validate(self) -> None:
+        if self.max_tokens < 0:
+            raise GenlabError("--max-tokens must be ≥ 0")
+        if not (0 <= self.temperature <= 100) or math.isnan(self.temperature):
+            raise GenlabError("--temperature must be between 0 and 100 (0 = greedy)")
+        if self.top_k is not None and self.top_k < 1:
+            raise GenlabError("--top-k must be ≥ 1")
+        if self.top_p is not None and not (0 < self.top_p <= 1):
+            raise GenlabError("--top-p must be in (0, 1]")
+
+
+def filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None) -> torch.Tensor:
+    """Mask all but the top-k tokens and the smallest set whose probability reaches top-p."""
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        probs = torch.softmax(sorted_logits, dim=-1)
+        before = torch.cumsum(probs, dim=-1) - probs  # mass strictly before each token
+        drop_sorted = before >= top_p
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+def _safe_log_softmax(logits: torch.Tensor) -> torch.Tensor:
+    """log-softmax that turns an all -inf row (a context the model never saw) into a uniform row."""
+    logits = logits.float()
+    dead = torch.isneginf(logits).all(dim=-1, keepdim=True)
+    logits = torch.where(dead, torch.zeros_like(logits), logits)
+    return torch.log_softmax(logits, dim=-1)
+
+
+def choose(logits: torch.Tensor, cfg: SamplingConfig, generator: torch.Generator | None) -> torch.Tensor:
+    """Pick the next token per row from ``[B, V]`` scores."""
+    logprobs = _safe_log_softmax(logits)
+    if cfg.temperature == 0:
+        return logprobs.argmax(dim=-1)
+    scaled = filter_logits(logprobs / cfg.temperature, cfg.top_k, cfg.top_p)
+    probs = torch.softmax(scaled, dim=-1)
+    return torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(-1).to(logits.device)
+
+
+class StreamDecoder:
+    """Turns a growing list of token ids into text deltas that never need to be taken back.
+
+    Text that a later token could still change is held back: an incomplete UTF-8 sequence, the
+    tokenizer's ``stream_holdback`` characters, and any tail that could be the start of a stop
+    sequence. When a stop sequence appears, ``stopped`` is set and the text before it is final.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, stops: Sequence[str] = ()) -> None:
+        self.tokenizer = tokenizer
+        self.stops = [s for s in stops if s]
+        self.ids: list[int] = []
+        self.emitted = 0  # characters already returned
+        self.stopped = False
+
+    def text(self) -> str:
+        return self.tokenizer.decode_bytes(self.ids).decode("utf-8", errors="replace")
+
+    def _release(self, text: str, final: bool) -> str:
+        if self.stopped:
+            return ""
+        hits = [p for p in (text.find(s, max(0, self.emitted - len(s))) for s in self.stops) if p >= 0]
+        if hits:
+            self.stopped = True
+            cut = max(self.emitted, min(hits))
+        elif final:
+            cut = len(text)
+        else:
+            cut = len(text) - self.tokenizer.stream_holdback
+            for stop in self.stops:
+                for k in range(min(len(stop) - 1, cut), 0, -1):
+                    if text.endswith(stop[:k], 0, cut):
+                        cut -= k
+                        break
+            cut = max(self.emitted, cut)
+        delta = text[self.emitted:cut]
+        self.emitted = cut
+        return delta
+
+    def push(self, token_id: int) -> str:
+        self.ids.append(token_id)
+        raw = _complete_utf8_prefix(self.tokenizer.decode_bytes(self.ids))
+        return self._release(raw.decode("utf-8", errors="replace"), final=False)
+
+    def flush(self) -> str:
+        return self._release(self.text(), final=True)
+
+
+def _complete_utf8_prefix(raw: bytes) -> bytes:
+    """Drop a trailing incomplete UTF-8 sequence (at most 3 bytes) that a later token may complete."""
+    for back in range(1, min(4, len(raw)) + 1):
+        byte = raw[-back]
+        if byte & 0xC0 != 0x80:  # a lead byte or ASCII
+            need = 1 if byte < 0x80 else 2 if byte >> 5 == 0b110 else 3 if byte >> 4 == 0b1110 else 4 \
+                if byte >> 3 == 0b11110 else 1
+            return raw if back >= need else raw[:-back]
+    return raw
+
+
+@dataclass
+class TokenInfo:
+    id: int
+    text: str  # this token's own text (may be a fragment of a character)
+    logprob: float
+    top: list[tuple[int, str, float]] = field(default_factory=list)
+
+
+@dataclass
+class Delta:
+    """One streaming event for sample ``index``: new stable text, the token behind it, or the end."""
+
+    index: int
+    text: str
+    token: TokenInfo | None = None
+    finish_reason: str | None = None
+
+
+def stream(model: LanguageModel, tokenizer: Tokenizer, prompt: str | Sequence[int], cfg: SamplingConfig,
+           num: int = 1, device: str | torch.device = "cpu") -> Iterator[Delta]:
+    """Generate ``num`` continuations of ``prompt`` as a batch, yielding text as soon as it is final."""
+    cfg.validate()
+    if num < 1:
+        raise GenlabError("--num must be ≥ 1")
+    prompt_ids = tokenizer.encode(prompt) if isinstance(prompt, str) else list(prompt)
+    if cfg.max_tokens == 0:
+        for i in range(num):
+            yield Delta(i, "", finish_reason="length")
+        return
+    context = getattr(model, "context_size", None)
+    if context is not None and getattr(model, "truncate_prompt", True):
+        prompt_ids = prompt_ids[-(context - 1):] if context > 1 else []
+    generator = None
+    if cfg.seed is not None:
+        generator = torch.Generator(device="cpu")
+        generator.manual_seed(int(cfg.seed))
+    with torch.inference_mode():
+        state = model.start(num)
+        ids = torch.tensor([[EOS_ID] + prompt_ids] * num, dtype=torch.long, device=device)
+        logits, state = prefill(model, ids, state)
+        decoders = [StreamDecoder(tokenizer, cfg.stop) for _ in range(num)]
+        alive = [True] * num
+        produced = 0
+        while True:
+            logprobs = _safe_log_softmax(logits)
+            nxt = choose(logits, cfg, generator)
+            chosen_lp = logprobs.gather(-1, nxt.unsqueeze(-1)).squeeze(-1).tolist()
+            tops = None
+            if cfg.top_logprobs:
+                vals, idx = torch.topk(logprobs, min(cfg.top_logprobs, logprobs.shape[-1]), dim=-1)
+                tops = (vals.tolist(), idx.tolist())
+            produced += 1
+            for i, tid in enumerate(nxt.tolist()):
+                if not alive[i]:
+                    continue
+                info = TokenInfo(tid, _token_text(tokenizer, tid), chosen_lp[i])
+                if tops is not None:
+                    info.top = [(t, _token_text(tokenizer, t), v) for v, t in zip(tops[0][i], tops[1][i])]
+                dec = decoders[i]
+                if tid == EOS_ID and cfg.stop_at_eos:
+                    alive[i] = False
+                    yield Delta(i, dec.flush(), info, finish_reason="stop")
+                    continue
+                delta = dec.push(tid)
+                if not dec.stopped and produced >= cfg.max_tokens:
+                    delta += dec.flush()
+                if dec.stopped or produced >= cfg.max_tokens:
+                    alive[i] = False
+                    yield Delta(i, delta, info, finish_reason="stop" if dec.stopped else "length")
+                    continue
+                yield Delta(i, delta, info)
+            if not any(alive):
+                return
+            logits, state = model.step(nxt, state)
+
+
+def _token_text(tokenizer: Tokenizer, token_id: int) -> str:
+    return tokenizer.decode_bytes([token_id]).decode("utf-8", errors="replace")
+
+
+@dataclass
+class Completion:
+    text: str
+    tokens: list[TokenInfo]
+    finish_reason: str
+
+
+def complete(model: LanguageModel, tokenizer: Tokenizer, prompt: str | Sequence[int], cfg: SamplingConfig,
+             num: int = 1, device: str | torch.device = "cpu") -> list[Completion]:
+    """Non-streaming generation: the same text ``stream`` yields, collected per sample."""
+    texts = [[] for _ in range(num)]
+    tokens: list[list[TokenInfo]] = [[] for _ in range(num)]
+    reasons = ["length"] * num
+    for d in stream(model, tokenizer, prompt, cfg, num=num, device=device):
+        texts[d.index].append(d.text)
+        if d.token is not None:
+            tokens[d.index].append(d.token)
+        if d.finish_reason:
+            reasons[d.index] = d.finish_reason
+    return [Completion("".join(t), k, r) for t, k, r in zip(texts, tokens, reasons)]

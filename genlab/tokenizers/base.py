@@ -1,0 +1,99 @@
+"""The protocol every tokenizer speaks, and the special tokens every kind shares.
+
+Special tokens occupy ids 0–3 in every kind, are never produced from text (a literal ``"<eos>"``
+in a document is just characters), and decode to nothing — except ``<unk>``, which decodes to
+U+FFFD, the usual mark of "a character we could not represent".
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from genlab.errors import GenlabError
+
+SPECIAL_TOKENS: tuple[str, ...] = ("<pad>", "<unk>", "<bos>", "<eos>")
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(4)
+UNK_TEXT = "\ufffd"
+FORMAT_VERSION = 1
+
+
+class Tokenizer(ABC):
+    """Text ⇄ token ids. ``decode(encode(x)) == x`` for text made of known symbols."""
+
+    kind: ClassVar[str]
+    pad_id = PAD_ID
+    unk_id = UNK_ID
+    bos_id = BOS_ID
+    eos_id = EOS_ID
+    #: characters a streaming decoder must hold back because a later token can still change them
+    #: (the jamo tokenizer recomposes a syllable when its final consonant arrives)
+    stream_holdback: ClassVar[int] = 0
+
+    @property
+    @abstractmethod
+    def vocab_size(self) -> int: ...
+
+    @abstractmethod
+    def encode(self, text: str) -> list[int]: ...
+
+    @abstractmethod
+    def decode_bytes(self, ids: Sequence[int]) -> bytes:
+        """UTF-8 bytes of the tokens; may end inside a character (byte-level BPE)."""
+
+    @abstractmethod
+    def to_dict(self) -> dict[str, Any]: ...
+
+    @classmethod
+    @abstractmethod
+    def from_dict(cls, data: dict[str, Any]) -> Tokenizer: ...
+
+    @abstractmethod
+    def id_to_token(self, token_id: int) -> str:
+        """A readable form of one token (for plots and the playground)."""
+
+    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
+        return self.decode_bytes([int(i) for i in ids]).decode("utf-8", errors="replace")
+
+    def encode_array(self, text: str) -> np.ndarray:
+        """Encode to a NumPy int64 array (kinds override this with vectorised code)."""
+        return np.asarray(self.encode(text), dtype=np.int64)
+
+    def encode_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
+        return [self.encode_array(t) for t in texts]
+
+    def fingerprint(self) -> str:
+        """A short hash of the vocabulary: checkpoints record it to refuse a foreign tokenizer."""
+        import hashlib
+
+        blob = json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def save(self, path: str | Path) -> None:
+        from genlab.checkpoint import write_json
+
+        write_json(path, self.to_dict())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(vocab_size={self.vocab_size})"
+
+
+def check_kind(data: dict[str, Any], kind: str) -> None:
+    if data.get("genlab_tokenizer") != kind:
+        raise GenlabError(f"tokenizer file is not a genlab '{kind}' tokenizer")
+
+
+def header(kind: str) -> dict[str, Any]:
+    return {"genlab_tokenizer": kind, "version": FORMAT_VERSION, "special_tokens": list(SPECIAL_TOKENS)}
+
+
+def iter_texts(texts: Iterable[str]) -> Iterable[str]:
+    for text in texts:
+        if not isinstance(text, str):
+            raise TypeError(f"tokenizers train on str, got {type(text).__name__}")
+        yield text

@@ -1,0 +1,112 @@
+"""Jamo tokenizer: Korean syllables split into initial/medial/final jamo (초성·중성·종성).
+
+A precomposed syllable U+AC00+((L·21)+V)·28+T becomes two or three jamo tokens; decoding
+recomposes them exactly. Every one of the 19 initials, 21 medials and 27 finals is always in the
+vocabulary, so all 11,172 syllables encode even if training never saw them. Other characters are
+handled as by the ``char`` tokenizer. Jamo tokens are separate ids from literal characters, so text
+that already contains conjoining jamo (U+1100…) still round-trips unchanged.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from genlab.tokenizers.base import SPECIAL_TOKENS, UNK_ID, UNK_TEXT, Tokenizer, check_kind, header, iter_texts
+from genlab.tokenizers.char import SymbolTable, code_points
+
+SYLLABLE_BASE, SYLLABLE_COUNT = 0xAC00, 11172
+N_INITIAL, N_MEDIAL, N_FINAL = 19, 21, 28  # final 0 = no final consonant
+INITIALS = [chr(0x1100 + i) for i in range(N_INITIAL)]
+MEDIALS = [chr(0x1161 + i) for i in range(N_MEDIAL)]
+FINALS = [chr(0x11A8 + i) for i in range(N_FINAL - 1)]
+N_JAMO = N_INITIAL + N_MEDIAL + N_FINAL - 1
+FIRST_JAMO = len(SPECIAL_TOKENS)
+FIRST_MEDIAL = FIRST_JAMO + N_INITIAL
+FIRST_FINAL = FIRST_MEDIAL + N_MEDIAL
+FIRST_CHAR = FIRST_JAMO + N_JAMO
+
+
+def is_syllable(ch: str) -> bool:
+    return SYLLABLE_BASE <= ord(ch) < SYLLABLE_BASE + SYLLABLE_COUNT
+
+
+class JamoTokenizer(Tokenizer):
+    kind = "jamo"
+    stream_holdback = 1
+
+    def __init__(self, chars: Sequence[str]) -> None:
+        self.chars = [c for c in chars if not is_syllable(c)]
+        self.itos = list(SPECIAL_TOKENS) + [f"<{j}>" for j in INITIALS + MEDIALS + FINALS] + self.chars
+        self.table = SymbolTable(self.chars, FIRST_CHAR)
+        self._bytes = [c.encode("utf-8", "surrogatepass") for c in self.chars]
+
+    @classmethod
+    def train(cls, texts: Iterable[str], min_frequency: int = 1, **_: Any) -> JamoTokenizer:
+        counts: Counter[str] = Counter()
+        for text in iter_texts(texts):
+            counts.update(text)
+        return cls(sorted(c for c, n in counts.items() if n >= min_frequency and not is_syllable(c)))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.itos)
+
+    def encode_array(self, text: str) -> np.ndarray:
+        cps = code_points(text).astype(np.int64)
+        syl = (cps >= SYLLABLE_BASE) & (cps < SYLLABLE_BASE + SYLLABLE_COUNT)
+        s = np.where(syl, cps - SYLLABLE_BASE, 0)
+        initial, medial, final = s // (N_MEDIAL * N_FINAL), (s % (N_MEDIAL * N_FINAL)) // N_FINAL, s % N_FINAL
+        width = np.where(syl, 2 + (final > 0), 1)
+        starts = np.concatenate(([0], np.cumsum(width)[:-1]))
+        out = np.empty(int(width.sum()), dtype=np.int64)
+        out[starts] = np.where(syl, FIRST_JAMO + initial, self.table.lut[np.where(syl, 0, cps)])
+        out[starts[syl] + 1] = FIRST_MEDIAL + medial[syl]
+        has_final = syl & (final > 0)
+        out[starts[has_final] + 2] = FIRST_FINAL + final[has_final] - 1
+        return out
+
+    def encode(self, text: str) -> list[int]:
+        return self.encode_array(text).tolist()
+
+    def decode_bytes(self, ids: Sequence[int]) -> bytes:
+        return self._decode_text(ids).encode("utf-8", "surrogatepass")
+
+    def _decode_text(self, ids: Sequence[int]) -> str:
+        out: list[str] = []
+        i, n = 0, len(ids)
+        while i < n:
+            t = ids[i]
+            if FIRST_JAMO <= t < FIRST_MEDIAL and i + 1 < n and FIRST_MEDIAL <= ids[i + 1] < FIRST_FINAL:
+                code = ((t - FIRST_JAMO) * N_MEDIAL + ids[i + 1] - FIRST_MEDIAL) * N_FINAL
+                i += 2
+                if i < n and FIRST_FINAL <= ids[i] < FIRST_CHAR:
+                    code += ids[i] - FIRST_FINAL + 1
+                    i += 1
+                out.append(chr(SYLLABLE_BASE + code))
+                continue
+            out.append(self._piece(t))
+            i += 1
+        return "".join(out)
+
+    def _piece(self, t: int) -> str:
+        """A token outside a well-formed syllable (a model may generate one): shown as the bare jamo."""
+        if FIRST_JAMO <= t < FIRST_CHAR:
+            return (INITIALS + MEDIALS + FINALS)[t - FIRST_JAMO]
+        if FIRST_CHAR <= t < self.vocab_size:
+            return self.chars[t - FIRST_CHAR]
+        return UNK_TEXT if t == UNK_ID or t >= self.vocab_size else ""
+
+    def id_to_token(self, token_id: int) -> str:
+        return self.itos[token_id]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**header(self.kind), "chars": self.chars}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JamoTokenizer:
+        check_kind(data, cls.kind)
+        return cls(data["chars"])

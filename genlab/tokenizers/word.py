@@ -1,0 +1,66 @@
+"""Word tokenizer: Unicode-aware words, punctuation runs and whitespace, as GPT-2 pre-tokenises.
+
+A word or punctuation run carries its one leading space (``" the"``), and other whitespace runs are
+tokens of their own, so decoding is plain concatenation and is lossless on known text. Rare pieces
+can be cut off (``min_frequency``, ``vocab_size``); they then encode as ``<unk>``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from genlab.tokenizers.base import SPECIAL_TOKENS, UNK_ID, UNK_TEXT, Tokenizer, check_kind, header, iter_texts
+
+WORD_PATTERN = re.compile(r" ?[^\W_]+| ?[^\s\w]+| ?_+|\s+(?!\S)|\s+")
+
+
+def split_words(text: str) -> list[str]:
+    return WORD_PATTERN.findall(text)
+
+
+class WordTokenizer(Tokenizer):
+    kind = "word"
+
+    def __init__(self, words: Sequence[str], lowercase: bool = False) -> None:
+        self.words = list(words)
+        self.lowercase = lowercase
+        self.itos = list(SPECIAL_TOKENS) + self.words
+        self.stoi = {w: i for i, w in enumerate(self.words, start=len(SPECIAL_TOKENS))}
+        self._bytes = [b"", UNK_TEXT.encode(), b"", b""] + [w.encode("utf-8", "surrogatepass") for w in self.words]
+
+    @classmethod
+    def train(cls, texts: Iterable[str], vocab_size: int | None = None, min_frequency: int = 1,
+              lowercase: bool = False, **_: Any) -> WordTokenizer:
+        counts: Counter[str] = Counter()
+        for text in iter_texts(texts):
+            counts.update(split_words(text.lower() if lowercase else text))
+        ranked = sorted((w for w, n in counts.items() if n >= min_frequency), key=lambda w: (-counts[w], w))
+        if vocab_size is not None:
+            ranked = ranked[: max(0, vocab_size - len(SPECIAL_TOKENS))]
+        return cls(sorted(ranked), lowercase=lowercase)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.itos)
+
+    def encode(self, text: str) -> list[int]:
+        get = self.stoi.get
+        return [get(w, UNK_ID) for w in split_words(text.lower() if self.lowercase else text)]
+
+    def decode_bytes(self, ids: Sequence[int]) -> bytes:
+        table = self._bytes
+        return b"".join(table[i] if 0 <= i < len(table) else table[UNK_ID] for i in ids)
+
+    def id_to_token(self, token_id: int) -> str:
+        return self.itos[token_id]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**header(self.kind), "lowercase": self.lowercase, "words": self.words}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WordTokenizer:
+        check_kind(data, cls.kind)
+        return cls(data["words"], lowercase=bool(data.get("lowercase", False)))
