@@ -1,0 +1,58 @@
+"""What the one training loop (``genlab.train``) needs from a kind of model: a *task*.
+
+A language model task cuts (input, target) windows from a token store; an encoder–decoder task cuts
+(source, target) pairs from a pairs store. The loop itself — init, forward, loss, backward, clip,
+step, schedule, evaluation, checkpoints, resume, DDP — never asks which one it runs.
+
+Run-directory files written by the loop (every family's ``load`` reads them back):
+``config.json`` (``{"model": {... "family": NAME}, "train": {...}, "tokenizer_fingerprint": ...}``),
+``model.safetensors`` (latest weights), ``model-best.safetensors`` (best on validation),
+``train_state.pt`` (optimizer, schedule, RNG, data position; loaded with ``weights_only=True``),
+``metrics.jsonl`` and ``loss.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+LATEST_WEIGHTS = "model.safetensors"
+BEST_WEIGHTS = "model-best.safetensors"
+TRAIN_STATE = "train_state.pt"
+
+
+def weights_file(which: str) -> str:
+    """``best`` or ``latest`` → file name; ``best`` falls back to latest in the loader if absent."""
+    return BEST_WEIGHTS if which == "best" else LATEST_WEIGHTS
+
+
+class TrainTask(Protocol):
+    #: the model family written to config.json["model"]["family"] (a key of models.registry.FAMILIES)
+    family: str
+
+    def model_config(self, args: argparse.Namespace) -> dict[str, Any]:
+        """The complete model config (presets, then explicit flags); must include ``"family"``."""
+        ...
+
+    def build_model(self, model_config: dict[str, Any]) -> torch.nn.Module:
+        """A freshly, randomly initialised model (the caller seeds torch first)."""
+        ...
+
+    def batch(self, split: str, batch_size: int, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+        """One batch of CPU tensors from ``split`` (``train``/``val``), drawn with ``rng``."""
+        ...
+
+    def loss(self, model: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """Mean cross-entropy over the batch's target tokens (a scalar)."""
+        ...
+
+    def count_tokens(self, batch: tuple[torch.Tensor, ...]) -> int:
+        """Target tokens in the batch (for tokens/s)."""
+        ...
+
+    def extra_metrics(self, model: torch.nn.Module) -> dict[str, float]:
+        """Task-specific numbers logged at each evaluation (e.g. exact match); may be empty."""
+        ...
