@@ -13,7 +13,7 @@ import codecs
 import glob
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +25,7 @@ UNITS = ("file", "line", "paragraph")
 SPLITS = ("train", "val", "test")
 CHUNK_BYTES = 1 << 22  # 4 MiB: the streaming unit, and so the bound on memory per file
 BUILTINS = ("pydoc",)
-_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n+")
+_PARAGRAPH_BREAK = re.compile(r"\n(?:[ \t]*\n)+")  # a newline, then one or more blank lines
 
 
 def _builtin_texts(name: str) -> list[tuple[str, str]]:
@@ -39,12 +39,13 @@ def _builtin_texts(name: str) -> list[tuple[str, str]]:
 
 
 def resolve_files(spec: str) -> list[Path]:
-    """Expand a file, folder (recursively, sorted) or glob into a sorted list of files."""
+    """Expand a file, folder (recursively, sorted, hidden files and folders skipped) or glob into files."""
     path = Path(spec)
     if path.is_file():
         return [path]
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        files = sorted(p for p in path.rglob("*")
+                       if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
         if not files:
             raise GenlabError(f"corpus folder {spec} contains no files; add .txt files or pass a file")
         return files
@@ -56,81 +57,108 @@ def resolve_files(spec: str) -> list[Path]:
     raise GenlabError(f"corpus {spec} not found: pass a text file, a folder, a glob, or builtin:pydoc")
 
 
-def iter_text_chunks(path: Path, encoding_errors: str = "strict") -> Iterator[str]:
+def iter_text_chunks(path: Path, encoding_errors: str = "strict",
+                     on_raw: Callable[[bytes], None] | None = None) -> Iterator[str]:
     """Yield decoded text of ``path`` chunk by chunk, newlines normalised, validating as it goes.
 
     NUL bytes mean a binary file; invalid UTF-8 is reported with its byte offset unless
-    ``encoding_errors='replace'`` (then U+FFFD is substituted, as the user asked).
+    ``encoding_errors='replace'`` (then U+FFFD is substituted, as the user asked). A character split
+    across two chunks is decoded whole (the incremental decoder keeps its first bytes).
+    ``on_raw`` sees every raw chunk as read (to fingerprint the file or show progress).
     """
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
-    fallback = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    offset = 0
+    if encoding_errors not in ("strict", "replace"):
+        raise GenlabError("--encoding-errors must be 'strict' or 'replace'")
+    decoder = codecs.getincrementaldecoder("utf-8")(errors=encoding_errors)
+    offset = 0  # file offset of the first byte of ``raw``
     pending_cr = False
     try:
         fh = open(path, "rb")
     except OSError as exc:
-        raise GenlabError(f"cannot read {path}: {exc.strerror}") from exc
+        raise GenlabError(f"cannot read {path}: {exc.strerror or exc}") from exc
     with fh:
         first = True
         while True:
-            raw = fh.read(CHUNK_BYTES)
+            try:
+                raw = fh.read(CHUNK_BYTES)
+            except OSError as exc:
+                raise GenlabError(f"cannot read {path}: {exc.strerror or exc}") from exc
             final = not raw
+            if on_raw is not None and raw:
+                on_raw(raw)
             if raw and b"\x00" in raw:
                 at = offset + raw.index(b"\x00")
                 raise GenlabError(f"{path} looks binary (NUL byte at offset {at}); pass UTF-8 text files only")
-            if first and raw.startswith(codecs.BOM_UTF8):
-                raw = raw[len(codecs.BOM_UTF8):]
-                offset += len(codecs.BOM_UTF8)
-            first = False
-            buffered = len(decoder.getstate()[0])
+            buffered = len(decoder.getstate()[0])  # bytes of an unfinished character from the last chunk
             try:
                 text = decoder.decode(raw, final=final)
             except UnicodeDecodeError as exc:
-                if encoding_errors != "replace":
-                    at = offset - buffered + exc.start
-                    raise GenlabError(
-                        f"{path} is not valid UTF-8 (byte offset {at}); convert it to UTF-8 "
-                        "or pass --encoding-errors replace"
-                    ) from exc
-                text = fallback.decode(raw, final=final)
-                decoder = fallback
+                at = offset - buffered + exc.start
+                raise GenlabError(
+                    f"{path} is not valid UTF-8 (byte offset {at}); convert it to UTF-8 "
+                    "or pass --encoding-errors replace"
+                ) from exc
             offset += len(raw)
+            if first and text:  # a byte-order mark is not text
+                first = False
+                if text[0] == "\ufeff":
+                    text = text[1:]
             if pending_cr:
                 text = "\r" + text
                 pending_cr = False
-            if text.endswith("\r") and not final:
-                text, pending_cr = text[:-1], True
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
+            if "\r" in text:
+                if text.endswith("\r") and not final:  # a "\r\n" may straddle two chunks
+                    text, pending_cr = text[:-1], True
+                text = text.replace("\r\n", "\n").replace("\r", "\n")
             if text:
                 yield text
             if final:
                 return
 
 
-def _split_units(chunks: Iterator[str], unit: str) -> Iterator[str]:
-    """Turn a stream of text chunks into documents of the given unit (empty ones are dropped)."""
+def _split_units(chunks: Iterator[str], unit: str) -> Iterator[list[str]]:
+    """Turn a stream of text chunks into lists of documents of the given unit (blank ones are dropped).
+
+    Lists, not single documents, so that callers handle a chunk's thousands of lines with a few
+    C-level calls instead of a Python step per line. Only an unfinished line or paragraph is carried
+    from one chunk to the next, so memory stays O(chunk) whatever the corpus size.
+    """
     if unit == "file":
         text = "".join(chunks)
-        if text.strip():
-            yield text
+        if text and not text.isspace():
+            yield [text]
         return
-    separator = "\n" if unit == "line" else None
-    buffer = ""
+    pending = ""
     for chunk in chunks:
-        buffer += chunk
-        parts = buffer.split("\n") if separator else _PARAGRAPH_BREAK.split(buffer)
-        buffer = parts.pop()
-        for part in parts:
-            if part.strip():
-                yield part if separator else part.strip("\n")
-    if buffer.strip():
-        yield buffer if separator else buffer.strip("\n")
+        text = pending + chunk if pending else chunk
+        if unit == "line":
+            parts = text.split("\n")
+            pending = parts.pop()
+        else:
+            # A break at the very end could grow with the next chunk: only split up to the last
+            # non-blank character, where every break is complete.
+            end = len(text.rstrip(" \t\n"))
+            parts = _PARAGRAPH_BREAK.split(text[:end])
+            pending = parts.pop() + text[end:]
+        docs = _keep(parts, unit)
+        if docs:
+            yield docs
+    docs = _keep([pending] if unit == "line" else _PARAGRAPH_BREAK.split(pending), unit)
+    if docs:
+        yield docs
+
+
+def _keep(parts: list[str], unit: str) -> list[str]:
+    docs = list(filter(None, parts))  # C-level passes first: blank documents are rare
+    if any(map(str.isspace, docs)):
+        docs = [p for p in docs if not p.isspace()]
+    return docs if unit == "line" else [p.strip("\n") for p in docs]
 
 
 @dataclass
 class CorpusStats:
     documents: int = 0
     characters: int = 0
+    #: bytes read from the files (or the UTF-8 size of a built-in text), as stored on disk
     bytes: int = 0
     fingerprint: str = ""
     files: list[str] = field(default_factory=list)
@@ -160,40 +188,63 @@ class Corpus:
     def names(self) -> list[str]:
         return [n for n, _ in self._builtin] or [str(p) for p in self._files]
 
+    def _sources(self, on_raw: Callable[[bytes], None] | None = None) -> Iterator[Iterator[str]]:
+        """Each file's (or built-in text's) decoded chunks, in corpus order."""
+        for _, text in self._builtin:
+            if on_raw is not None:
+                on_raw(text.encode("utf-8", "surrogatepass"))
+            yield iter([text.replace("\r\n", "\n").replace("\r", "\n")])
+        for path in self._files:
+            yield iter_text_chunks(path, self.encoding_errors, on_raw)
+
+    def document_batches(self, on_raw: Callable[[bytes], None] | None = None) -> Iterator[list[str]]:
+        """Every document in a fixed order (files sorted, then position in file), a chunk's worth at a time.
+
+        ``on_raw`` sees the raw bytes as they are read (see :func:`iter_text_chunks`).
+        """
+        for chunks in self._sources(on_raw):
+            yield from _split_units(chunks, self.unit)
+
     def documents(self) -> Iterator[str]:
         """Every document in a fixed order (files sorted, then position in file)."""
-        if self._builtin:
-            for _, text in self._builtin:
-                yield from _split_units(iter([text]), self.unit)
-            return
-        for path in self._files:
-            yield from _split_units(iter_text_chunks(path, self.encoding_errors), self.unit)
+        for batch in self.document_batches():
+            yield from batch
 
     def scan(self, progress: bool = False) -> CorpusStats:
-        """Read everything once: validate, count documents/characters/bytes, fingerprint content."""
+        """Read everything once: validate, count documents and characters, fingerprint the content."""
         stats = CorpusStats(files=self.names)
-        digest = hashlib.sha256(f"{self.unit}\0".encode())
-        bar = _progress(progress, "scan corpus")
-        for doc in self.documents():
-            data = doc.encode("utf-8")
-            digest.update(len(data).to_bytes(8, "little"))
-            digest.update(data)
-            stats.documents += 1
-            stats.characters += len(doc)
-            stats.bytes += len(data)
-            bar.update(len(data))
-        bar.close()
+        digest = hashlib.sha256(f"genlab-corpus\0{self.unit}\0{self.encoding_errors}\0".encode())
+        total = sum(p.stat().st_size for p in self._files) or None
+        bar = _progress(progress, "scan corpus", total)
+
+        def seen(raw: bytes) -> None:
+            digest.update(raw)
+            stats.bytes += len(raw)
+            bar.update(len(raw))
+
+        try:
+            for chunks in self._sources(seen):
+                digest.update(b"\0genlab-file\0")  # file boundaries matter (one document per file)
+                for batch in _split_units(chunks, self.unit):
+                    stats.documents += len(batch)
+                    stats.characters += sum(map(len, batch))
+        except BaseException:
+            bar.leave = False  # an error message follows: clear the bar's line for it
+            raise
+        finally:
+            bar.close()
         if stats.documents == 0:
             raise GenlabError(f"corpus {self.spec} is empty (no non-blank {self.unit}s); add text to it")
         stats.fingerprint = digest.hexdigest()
         return stats
 
 
-def _progress(enabled: bool, desc: str):
+def _progress(enabled: bool, desc: str, total: int | None = None):
+    """A bytes progress bar (MB/s, ETA) on a terminal; nothing when disabled or when stderr is a log."""
     from tqdm.auto import tqdm
 
-    return tqdm(desc=desc, unit="B", unit_scale=True, unit_divisor=1024, disable=not enabled,
-                dynamic_ncols=True, mininterval=0.5)
+    return tqdm(desc=desc, total=total, unit="B", unit_scale=True, unit_divisor=1024,
+                disable=None if enabled else True, dynamic_ncols=True, mininterval=0.5)
 
 
 def parse_ratios(text: str) -> tuple[float, float, float]:

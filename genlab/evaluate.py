@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from genlab.errors import GenlabError
 from genlab.models.protocol import LanguageModel, target_logprobs
 from genlab.tokenizers import EOS_ID
 
@@ -78,10 +79,11 @@ def perplexity(model: LanguageModel, data: np.ndarray, window: int = 256, batch_
     """Score every token of ``data`` (a split: documents each followed by ``<eos>``).
 
     The stream is read as ``<eos>`` + data, so the first document is predicted from a document start.
-    Windows of ``window`` inputs overlap by the model's ``context_size`` (when it is short), so an
-    n-gram model sees exactly its full context at every position; models with a hard input limit
-    (``block_size``, a GPT's positions) are scored on consecutive non-overlapping windows of that
-    length, as nanoGPT does.
+    Windows of ``window`` inputs overlap by the model's ``context_size`` when it has one, so an n-gram
+    model sees exactly its full context at every position (the result equals one pass over the whole
+    stream); models with a hard input limit (``block_size``, a GPT's positions) are scored on
+    consecutive non-overlapping windows of that length, as nanoGPT does; models with unbounded
+    context (RNNs) on consecutive windows, each from a fresh state.
     """
     from tqdm.auto import tqdm
 
@@ -93,11 +95,18 @@ def perplexity(model: LanguageModel, data: np.ndarray, window: int = 256, batch_
     block = getattr(model, "block_size", None)  # a hard limit on input length (a GPT's positions)
     if block:
         window, overlap = int(block), 0
+    elif context is not None:
+        # Each window re-reads the previous ``context`` tokens, so every scored position sees its
+        # full context and the result equals scoring the whole stream at once.
+        overlap = int(context)
+        window = max(window, 2 * overlap)  # so at most half of each window is re-read
     else:
-        overlap = context if context is not None and context < window // 2 else 0
+        overlap = 0  # unbounded context (an RNN): each window starts from a fresh state
     stride = window - overlap
     n_targets = len(stream) - 1
-    starts = list(range(0, max(n_targets - overlap, 1), stride)) if n_targets > 0 else []
+    if n_targets <= 0:
+        raise GenlabError("nothing to evaluate: the token stream is empty")
+    starts = list(range(0, max(n_targets - overlap, 1), stride))
     total, infinite, counted = 0.0, 0, 0
     bar = tqdm(total=n_targets, desc="evaluate", unit="tok", unit_scale=True, disable=not progress,
                dynamic_ncols=True, mininterval=0.5)
@@ -116,6 +125,9 @@ def perplexity(model: LanguageModel, data: np.ndarray, window: int = 256, batch_
                 keep[r, first:n] = True
             lp = target_logprobs(model, torch.from_numpy(x).to(device), torch.from_numpy(y).to(device))
             lp = lp.double().cpu().numpy()[keep]
+            if np.isnan(lp).any():
+                raise GenlabError("the model produced NaN scores; it is broken (retrain it, e.g. with a lower "
+                                  "learning rate)")
             finite = np.isfinite(lp)
             infinite += int((~finite).sum())
             total -= float(lp[finite].sum())

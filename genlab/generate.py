@@ -99,19 +99,18 @@ class StreamDecoder:
     def _release(self, text: str, final: bool) -> str:
         if self.stopped:
             return ""
-        hits = [p for p in (text.find(s, max(0, self.emitted - len(s))) for s in self.stops) if p >= 0]
+        # Text a later token can still change (jamo recomposition) is neither shown nor searched.
+        stable = len(text) if final else max(self.emitted, len(text) - self.tokenizer.stream_holdback)
+        window = text[:stable]
+        # Released text never ends with the start of a stop sequence, so a stop can only begin here.
+        hits = [p for p in (window.find(s, max(0, self.emitted - len(s) + 1)) for s in self.stops) if p >= 0]
         if hits:
             self.stopped = True
             cut = max(self.emitted, min(hits))
         elif final:
-            cut = len(text)
+            cut = stable
         else:
-            cut = len(text) - self.tokenizer.stream_holdback
-            for stop in self.stops:
-                for k in range(min(len(stop) - 1, cut), 0, -1):
-                    if text.endswith(stop[:k], 0, cut):
-                        cut -= k
-                        break
+            cut = stable - max((_overlap(window, stop) for stop in self.stops), default=0)
             cut = max(self.emitted, cut)
         delta = text[self.emitted:cut]
         self.emitted = cut
@@ -124,6 +123,14 @@ class StreamDecoder:
 
     def flush(self) -> str:
         return self._release(self.text(), final=True)
+
+
+def _overlap(text: str, stop: str) -> int:
+    """Length of the longest end of ``text`` that is a proper beginning of ``stop``."""
+    for k in range(min(len(stop) - 1, len(text)), 0, -1):
+        if text.endswith(stop[:k]):
+            return k
+    return 0
 
 
 def _complete_utf8_prefix(raw: bytes) -> bytes:
@@ -166,16 +173,19 @@ def stream(model: LanguageModel, tokenizer: Tokenizer, prompt: str | Sequence[in
         for i in range(num):
             yield Delta(i, "", finish_reason="length")
         return
-    context = getattr(model, "context_size", None)
-    if context is not None and getattr(model, "truncate_prompt", True):
-        prompt_ids = prompt_ids[-(context - 1):] if context > 1 else []
+    ids_in = [EOS_ID] + prompt_ids  # <eos> first: the prompt starts a document
+    block = getattr(model, "block_size", None)
+    if block and len(ids_in) > block and getattr(model, "truncate_prompt", True):
+        # A hard input limit (a GPT's positions): keep the prompt's end. The <eos> goes too, since
+        # the model now sees the middle of a document, not its start.
+        ids_in = ids_in[-int(block):]
     generator = None
     if cfg.seed is not None:
         generator = torch.Generator(device="cpu")
         generator.manual_seed(int(cfg.seed))
     with torch.inference_mode():
         state = model.start(num)
-        ids = torch.tensor([[EOS_ID] + prompt_ids] * num, dtype=torch.long, device=device)
+        ids = torch.tensor([ids_in] * num, dtype=torch.long, device=device)
         logits, state = prefill(model, ids, state)
         decoders = [StreamDecoder(tokenizer, cfg.stop) for _ in range(num)]
         alive = [True] * num

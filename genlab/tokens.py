@@ -10,9 +10,12 @@ The batching helpers cut (input, target) windows straight from the memory map.
 from __future__ import annotations
 
 import hashlib
+import os
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from itertools import compress
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +25,24 @@ from genlab.checkpoint import atomic_write, read_json, write_json
 from genlab.corpus import SPLITS, Corpus, assign_splits
 from genlab.errors import GenlabError
 from genlab.tokenizers import EOS_ID, Tokenizer
+from genlab.tokenizers import KINDS as TOKENIZER_KINDS
 from genlab.tokenizers import load as load_tokenizer
 from genlab.tokenizers import train as train_tokenizer
+from genlab.tokenizers.base import id_dtype
 
-BATCH_DOCS_BYTES = 1 << 22  # encode documents in ~4 MiB batches
-TOKENIZER_SAMPLE_BYTES = 200 << 20  # the tokenizer learns from at most this much training text
+#: how much training text each tokenizer kind learns from by default (None: all of the train split).
+#: Counting characters runs at the speed of reading; word counting is a Python regex; HF's BPE
+#: trainer manages only ~2 MB/s on a small CPU, and a few KB of text per vocabulary entry settle
+#: its merges (see ``default_sample_mb``).
+DEFAULT_SAMPLE_MB: dict[str, float | None] = {"char": None, "jamo": None, "word": 64}
+BPE_SAMPLE_KB_PER_TOKEN = 4
+BPE_SAMPLE_MIN_MB = 8
+ENGINE_CHECK_CHARS = 1 << 18  # the BPE engine is checked against HF on this much of the corpus
 
 
 def dtype_for(vocab_size: int) -> np.dtype:
-    return np.dtype(np.uint16) if vocab_size <= 1 << 16 else np.dtype(np.uint32)
+    """uint16 ids while the vocabulary fits (≤ 65,536), else uint32."""
+    return id_dtype(vocab_size)
 
 
 @dataclass
@@ -46,93 +58,157 @@ class PrepareConfig:
     shuffle: bool = True
     seed: int = 1337
     encoding_errors: str = "strict"
+    #: MB of training text the tokenizer learns from (None: the kind's default; 0: all of it)
+    tokenizer_sample_mb: float | None = None
+
+    def validate(self) -> None:
+        if self.tokenizer not in TOKENIZER_KINDS:
+            raise GenlabError(f"unknown tokenizer {self.tokenizer!r}; choose one of {', '.join(TOKENIZER_KINDS)}")
+        if self.lowercase and self.tokenizer != "word":
+            raise GenlabError("--lowercase only applies to --tokenizer word (other kinds keep text exactly)")
+        if self.tokenizer_sample_mb is not None and not self.tokenizer_sample_mb >= 0:
+            raise GenlabError("--tokenizer-sample-mb must be ≥ 0 (0 = all training text)")
 
 
-def _doc_batches(docs: Iterator[str], labels: np.ndarray) -> Iterator[tuple[list[str], list[int]]]:
-    batch: list[str] = []
-    splits: list[int] = []
-    size = 0
-    for i, doc in enumerate(docs):
-        batch.append(doc)
-        splits.append(int(labels[i]))
-        size += len(doc)
-        if size >= BATCH_DOCS_BYTES:
-            yield batch, splits
-            batch, splits, size = [], [], 0
-    if batch:
-        yield batch, splits
+def default_sample_mb(cfg: PrepareConfig) -> float | None:
+    """MB of training text the tokenizer learns from unless the user says otherwise (None: all)."""
+    if cfg.tokenizer == "bpe":
+        vocab = cfg.vocab_size or 4096
+        return max(BPE_SAMPLE_MIN_MB, vocab * BPE_SAMPLE_KB_PER_TOKEN / 1024)  # 16 MB for 4,096 tokens
+    return DEFAULT_SAMPLE_MB.get(cfg.tokenizer)
+
+
+def _labelled_batches(corpus: Corpus, labels: np.ndarray) -> Iterator[tuple[list[str], np.ndarray]]:
+    """The corpus in chunk-sized lists of documents, each with its documents' split labels."""
+    changed = GenlabError(f"corpus {corpus.spec} changed while it was being prepared; run prepare again")
+    at = 0
+    for batch in corpus.document_batches():
+        if at + len(batch) > len(labels):
+            raise changed
+        yield batch, labels[at:at + len(batch)]
+        at += len(batch)
+    if at != len(labels):
+        raise changed
+
+
+def _training_texts(corpus: Corpus, labels: np.ndarray, budget: int | None, train_chars: int,
+                    joined: bool = False) -> Iterator[str]:
+    """Training-split documents for the tokenizer: all of them, or ~``budget`` characters spread over the corpus.
+
+    Sampling is systematic (every k-th training document, k = train_chars/budget), so the sample is
+    deterministic and comes from the whole corpus, not just its first files.
+    ``joined``: yield each chunk's training documents as one string (for tokenizers that only count).
+    """
+    rate = 1.0 if not budget or budget >= train_chars else budget / train_chars
+    credit = 0.0
+    for batch, lab in _labelled_batches(corpus, labels):
+        train = batch if bool((lab == 0).all()) else list(compress(batch, (lab == 0).tolist()))
+        if rate < 1.0:  # every (1/rate)-th document, evenly through the corpus
+            picked = []
+            for doc in train:
+                credit += rate
+                if credit >= 1.0:
+                    credit -= 1.0
+                    picked.append(doc)
+            train = picked
+        if joined:
+            yield "".join(train)
+        else:
+            yield from train
 
 
 def prepare(cfg: PrepareConfig, progress: bool = True) -> dict[str, Any]:
-    """Build a run directory: ``tokenizer.json``, ``{train,val,test}.bin`` and ``meta.json``."""
+    """Build a run directory: ``tokenizer.json``, ``{train,val,test}.bin`` and ``meta.json``.
+
+    Three streaming passes over the corpus: validate and count it; train the tokenizer on (a sample
+    of) the training documents; encode every document into its split's file. Memory is one chunk of
+    documents plus one byte per document for its split label, whatever the corpus size.
+    """
     from tqdm.auto import tqdm
 
+    cfg.validate()
     out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise GenlabError(f"--out {out} is a file; pass a directory for the run (e.g. runs/NAME)")
     corpus = Corpus(cfg.corpus, unit=cfg.unit, encoding_errors=cfg.encoding_errors)
+    timings: dict[str, float] = {}
     started = time.perf_counter()
     stats = corpus.scan(progress=progress)
     labels = assign_splits(stats.documents, cfg.split, cfg.seed, shuffle=cfg.shuffle)
+    timings["scan"] = time.perf_counter() - started
 
-    def training_docs() -> Iterator[str]:
-        budget = TOKENIZER_SAMPLE_BYTES
-        for doc, label in zip(corpus.documents(), labels):
-            if label == 0:
-                yield doc
-                budget -= len(doc)
-                if budget <= 0:
-                    return
+    mark = time.perf_counter()
+    sample_mb = default_sample_mb(cfg) if cfg.tokenizer_sample_mb is None else cfg.tokenizer_sample_mb
+    # the budget is in MB of UTF-8; documents are measured in characters, so convert at the corpus's ratio
+    budget = int(sample_mb * (1 << 20) * stats.characters / stats.bytes) if sample_mb else None
+    train_chars = int(stats.characters * np.count_nonzero(labels == 0) / stats.documents)
+    joined = TOKENIZER_KINDS[cfg.tokenizer].trains_on_joined_text
+    tok = train_tokenizer(cfg.tokenizer, _training_texts(corpus, labels, budget, train_chars, joined),
+                          vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency, lowercase=cfg.lowercase or None,
+                          show_progress=progress and sys.stderr.isatty())
+    timings["tokenizer"] = time.perf_counter() - mark
 
-    tok = train_tokenizer(cfg.tokenizer, training_docs(), vocab_size=cfg.vocab_size,
-                          min_frequency=cfg.min_frequency, lowercase=cfg.lowercase or None)
+    mark = time.perf_counter()
     dtype = dtype_for(tok.vocab_size)
-    out.mkdir(parents=True, exist_ok=True)
-    tok.save(out / "tokenizer.json")
-
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GenlabError(f"cannot create the run directory {out}: {exc.strerror or exc}") from exc
     counts = {s: {"documents": 0, "tokens": 0, "characters": 0, "bytes": 0, "unk": 0} for s in SPLITS}
     digests = {s: hashlib.sha256() for s in SPLITS}
     tmp_paths = {s: out / f".{s}.bin.partial" for s in SPLITS}
-    files = {s: open(tmp_paths[s], "wb") for s in SPLITS}
+    files: dict[str, Any] = {}
     bar = tqdm(total=stats.bytes, desc=f"prepare ({cfg.tokenizer})", unit="B", unit_scale=True,
-               unit_divisor=1024, disable=not progress, dynamic_ncols=True, mininterval=0.5)
+               unit_divisor=1024, disable=None if progress else True, dynamic_ncols=True, mininterval=0.5)
+    tokens_done = 0
     try:
-        for docs, splits in _doc_batches(corpus.documents(), labels):
-            encoded = tok.encode_batch(docs)
-            per_split: dict[int, list[np.ndarray]] = {0: [], 1: [], 2: []}
-            eos = np.array([EOS_ID], dtype=np.int64)
+        for s in SPLITS:
+            files[s] = open(tmp_paths[s], "wb")
+        verify = getattr(tok, "verify_engine", None)
+        for docs, lab in _labelled_batches(corpus, labels):
+            if verify is not None:  # once, on the corpus's first documents
+                verify(_head(docs, ENGINE_CHECK_CHARS))
+                verify = None
             nbytes = 0
-            for doc, ids, s in zip(docs, encoded, splits):
-                name = SPLITS[s]
+            for index, texts in _by_split(docs, lab):
+                name = SPLITS[index]
+                stream = np.asarray(tok.encode_stream(texts, EOS_ID, dtype), dtype=dtype)
+                text_bytes = len("".join(texts).encode("utf-8", "surrogatepass"))
                 c = counts[name]
-                c["documents"] += 1
-                c["tokens"] += len(ids) + 1
-                c["characters"] += len(doc)
-                b = len(doc.encode("utf-8", "surrogatepass"))
-                c["bytes"] += b
-                nbytes += b
-                c["unk"] += int(np.count_nonzero(ids == tok.unk_id))
-                per_split[s].extend((ids, eos))
-            for s, parts in per_split.items():
-                if parts:
-                    data = np.concatenate(parts).astype(dtype).tobytes()
-                    files[SPLITS[s]].write(data)
-                    digests[SPLITS[s]].update(data)
+                c["documents"] += len(texts)
+                c["tokens"] += int(stream.size)
+                c["characters"] += sum(map(len, texts))
+                c["bytes"] += text_bytes
+                c["unk"] += int(np.count_nonzero(stream == tok.unk_id))
+                files[name].write(memoryview(stream))
+                digests[name].update(memoryview(stream))
+                nbytes += text_bytes
+                tokens_done += int(stream.size)
             bar.update(nbytes)
-            bar.set_postfix(tok_s=f"{sum(c['tokens'] for c in counts.values()) / bar.format_dict['elapsed']:.3g}"
-                            if bar.format_dict["elapsed"] else "")
+            elapsed = time.perf_counter() - mark
+            if progress and elapsed > 0:
+                bar.set_postfix_str(f"{tokens_done / elapsed:,.0f} tok/s", refresh=False)
+        bar.update(max(0, bar.total - bar.n))  # documents' text is a little smaller than the files
+        for fh in files.values():
+            fh.flush()
+            os.fsync(fh.fileno())
+            fh.close()
     except BaseException as exc:
+        bar.leave = False
         for fh in files.values():
             fh.close()
         for tmp in tmp_paths.values():
             tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError):
-            raise GenlabError(f"could not write the token store in {out}: {exc.strerror}; free disk space") from exc
+            raise GenlabError(f"could not write the token store in {out}: {exc.strerror or exc}; "
+                              "free disk space or choose another --out") from exc
         raise
     finally:
         bar.close()
-    for fh in files.values():
-        fh.close()
     for s in SPLITS:
         tmp_paths[s].replace(out / f"{s}.bin")
+    tok.save(out / "tokenizer.json")
+    timings["encode"] = time.perf_counter() - mark
     elapsed = time.perf_counter() - started
     meta = {
         "format": "genlab-token-store",
@@ -145,12 +221,38 @@ def prepare(cfg: PrepareConfig, progress: bool = True) -> dict[str, Any]:
         "splits": counts,
         "split_sha256": {s: d.hexdigest() for s, d in digests.items()},
         "corpus": {"spec": cfg.corpus, "files": stats.files[:100], "documents": stats.documents,
-                   "characters": stats.characters, "bytes": stats.bytes, "fingerprint": stats.fingerprint},
+                   "characters": stats.characters, "bytes": sum(c["bytes"] for c in counts.values()),
+                   "file_bytes": stats.bytes, "fingerprint": stats.fingerprint},
         "config": {**asdict(cfg), "split": list(cfg.split)},
+        "engine": getattr(tok, "active_engine", tok.kind),
         "seconds": round(elapsed, 3),
+        "timings": {k: round(v, 3) for k, v in timings.items()},
     }
     write_json(out / "meta.json", meta)
     return meta
+
+
+def _head(docs: list[str], chars: int) -> list[str]:
+    """The first documents of a batch, up to about ``chars`` characters."""
+    taken, size = [], 0
+    for doc in docs:
+        if size >= chars:
+            break
+        taken.append(doc)
+        size += len(doc)
+    return taken
+
+
+def _by_split(docs: list[str], labels: np.ndarray) -> Iterator[tuple[int, list[str]]]:
+    """The batch's documents grouped by split (corpus order kept within each), skipping empty groups."""
+    first = int(labels[0])
+    if bool((labels == first).all()):
+        yield first, docs
+        return
+    for index in range(len(SPLITS)):
+        chosen = labels == index
+        if chosen.any():
+            yield index, list(compress(docs, chosen.tolist()))
 
 
 class TokenStore:

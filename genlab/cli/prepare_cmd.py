@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from genlab.cli.args import nonneg_int, positive_int
+from genlab.cli.args import nonneg_float, nonneg_int, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,8 +16,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                      "or builtin:dates|ko-numbers|reverse (encoder-decoder models)")
     p.add_argument("--out", required=True, help="run directory to write (e.g. runs/NAME)")
     p.add_argument("--tokenizer", default="char", choices=["char", "word", "jamo", "bpe"])
-    p.add_argument("--vocab-size", type=positive_int, help="bpe: merges target; word: keep the N most frequent")
+    p.add_argument("--vocab-size", type=positive_int,
+                   help="bpe: vocabulary size to learn (default 4096); char/word/jamo: keep only the most frequent")
     p.add_argument("--min-frequency", type=positive_int, help="drop symbols seen fewer times (→ <unk>)")
+    p.add_argument("--tokenizer-sample-mb", type=nonneg_float,
+                   help="MB of training text the tokenizer learns from, spread over the corpus "
+                   "(default: bpe 4 KB per vocabulary entry, at least 8; word 64; char/jamo all; 0 = all)")
     p.add_argument("--lowercase", action="store_true", help="word: lower-case text first (lossy)")
     p.add_argument("--unit", default="file", choices=["file", "line", "paragraph"],
                    help="what one document is (default: file)")
@@ -47,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = PrepareConfig(corpus=args.corpus, out=args.out, tokenizer=args.tokenizer, vocab_size=args.vocab_size,
                         min_frequency=args.min_frequency, lowercase=args.lowercase, unit=args.unit,
                         split=parse_ratios(args.split), shuffle=not args.no_shuffle, seed=args.seed,
-                        encoding_errors=args.encoding_errors)
+                        encoding_errors=args.encoding_errors, tokenizer_sample_mb=args.tokenizer_sample_mb)
     meta = prepare(cfg, progress=not args.quiet)
     s = meta["splits"]
     print(f"prepared {args.out}: tokenizer {meta['tokenizer']} (vocab {meta['vocab_size']:,}), "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -34,6 +35,9 @@ class Tokenizer(ABC):
     #: characters a streaming decoder must hold back because a later token can still change them
     #: (the jamo tokenizer recomposes a syllable when its final consonant arrives)
     stream_holdback: ClassVar[int] = 0
+    #: training only counts characters, so documents may be handed to ``train`` concatenated
+    #: (far fewer Python steps for a corpus of short lines); word and BPE training see boundaries
+    trains_on_joined_text: ClassVar[bool] = False
 
     @property
     @abstractmethod
@@ -67,6 +71,15 @@ class Tokenizer(ABC):
     def encode_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
         return [self.encode_array(t) for t in texts]
 
+    def encode_stream(self, texts: Sequence[str], separator: int = EOS_ID, dtype: Any = np.int64) -> np.ndarray:
+        """Every text's ids followed by ``separator``, end to end: the layout of a token-store split.
+
+        The bulk path of ``genlab prepare``: one flat array per batch of documents instead of an
+        array per document, so a corpus of short lines is not dominated by per-line overhead.
+        Kinds override it with vectorised code; the result always equals encoding each text alone.
+        """
+        return stream_from_lists([self.encode(t) for t in texts], separator, dtype)
+
     def fingerprint(self) -> str:
         """A short hash of the vocabulary: checkpoints record it to refuse a foreign tokenizer."""
         import hashlib
@@ -83,6 +96,18 @@ class Tokenizer(ABC):
         return f"{type(self).__name__}(vocab_size={self.vocab_size})"
 
 
+def id_dtype(vocab_size: int) -> np.dtype:
+    """The smallest unsigned type that holds every id: what token stores and lookup tables use."""
+    return np.dtype(np.uint16) if vocab_size <= 1 << 16 else np.dtype(np.uint32)
+
+
+def stream_from_lists(lists: Sequence[Sequence[int]], separator: int, dtype: Any = np.int64) -> np.ndarray:
+    """Lists of ids, each followed by ``separator``, as one array, without a NumPy array per list."""
+    total = sum(map(len, lists)) + len(lists)
+    pieces = chain.from_iterable(zip(lists, repeat((separator,))))
+    return np.fromiter(chain.from_iterable(pieces), dtype=dtype, count=total)
+
+
 def check_kind(data: dict[str, Any], kind: str) -> None:
     if data.get("genlab_tokenizer") != kind:
         raise GenlabError(f"tokenizer file is not a genlab '{kind}' tokenizer")
@@ -90,6 +115,19 @@ def check_kind(data: dict[str, Any], kind: str) -> None:
 
 def header(kind: str) -> dict[str, Any]:
     return {"genlab_tokenizer": kind, "version": FORMAT_VERSION, "special_tokens": list(SPECIAL_TOKENS)}
+
+
+def select_symbols(counts: dict[str, int], min_frequency: int, limit: int | None, kind: str) -> list[str]:
+    """The symbols seen at least ``min_frequency`` times; with ``limit``, only that many most frequent."""
+    if min_frequency < 1:
+        raise GenlabError(f"min_frequency must be ≥ 1, got {min_frequency}")
+    kept = [c for c, n in counts.items() if n >= min_frequency]
+    if limit is not None:
+        if limit < 1:
+            raise GenlabError(f"--vocab-size is too small for the {kind} tokenizer (it needs room for "
+                              "at least one symbol besides the fixed ones)")
+        kept = sorted(kept, key=lambda c: (-counts[c], c))[:limit]
+    return sorted(kept)
 
 
 def iter_texts(texts: Iterable[str]) -> Iterable[str]:

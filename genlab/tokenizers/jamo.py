@@ -9,21 +9,30 @@ that already contains conjoining jamo (U+1100…) still round-trips unchanged.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from genlab.tokenizers.base import SPECIAL_TOKENS, UNK_ID, UNK_TEXT, Tokenizer, check_kind, header, iter_texts
-from genlab.tokenizers.char import SymbolTable, code_points
+from genlab.tokenizers.base import (
+    EOS_ID,
+    SPECIAL_TOKENS,
+    UNK_ID,
+    UNK_TEXT,
+    Tokenizer,
+    check_kind,
+    header,
+    select_symbols,
+)
+from genlab.tokenizers.char import SymbolTable, check_symbols, code_points, count_chars, join_documents
 
 SYLLABLE_BASE, SYLLABLE_COUNT = 0xAC00, 11172
 N_INITIAL, N_MEDIAL, N_FINAL = 19, 21, 28  # final 0 = no final consonant
 INITIALS = [chr(0x1100 + i) for i in range(N_INITIAL)]
 MEDIALS = [chr(0x1161 + i) for i in range(N_MEDIAL)]
 FINALS = [chr(0x11A8 + i) for i in range(N_FINAL - 1)]
-N_JAMO = N_INITIAL + N_MEDIAL + N_FINAL - 1
+ALL_JAMO = INITIALS + MEDIALS + FINALS
+N_JAMO = len(ALL_JAMO)
 FIRST_JAMO = len(SPECIAL_TOKENS)
 FIRST_MEDIAL = FIRST_JAMO + N_INITIAL
 FIRST_FINAL = FIRST_MEDIAL + N_MEDIAL
@@ -36,34 +45,46 @@ def is_syllable(ch: str) -> bool:
 
 class JamoTokenizer(Tokenizer):
     kind = "jamo"
+    trains_on_joined_text = True
     stream_holdback = 1
 
     def __init__(self, chars: Sequence[str]) -> None:
-        self.chars = [c for c in chars if not is_syllable(c)]
+        self.chars = [c for c in check_symbols(chars, self.kind) if not is_syllable(c)]
         self.itos = list(SPECIAL_TOKENS) + [f"<{j}>" for j in INITIALS + MEDIALS + FINALS] + self.chars
-        self.table = SymbolTable(self.chars, FIRST_CHAR)
+        self.table = SymbolTable(self.chars, FIRST_CHAR, len(self.itos))
         self._bytes = [c.encode("utf-8", "surrogatepass") for c in self.chars]
 
     @classmethod
-    def train(cls, texts: Iterable[str], min_frequency: int = 1, **_: Any) -> JamoTokenizer:
-        counts: Counter[str] = Counter()
-        for text in iter_texts(texts):
-            counts.update(text)
-        return cls(sorted(c for c, n in counts.items() if n >= min_frequency and not is_syllable(c)))
+    def train(cls, texts: Iterable[str], min_frequency: int = 1, vocab_size: int | None = None,
+              **_: Any) -> JamoTokenizer:
+        """Keep every non-syllable character seen ``min_frequency`` times (jamo are always in)."""
+        counts = {c: n for c, n in count_chars(texts).items() if not is_syllable(c)}
+        return cls(select_symbols(counts, min_frequency, None if vocab_size is None else vocab_size - FIRST_CHAR,
+                                  "jamo"))
 
     @property
     def vocab_size(self) -> int:
         return len(self.itos)
 
     def encode_array(self, text: str) -> np.ndarray:
-        cps = code_points(text).astype(np.int64)
+        return self._encode_code_points(code_points(text), self.table.lut)
+
+    def encode_stream(self, texts: Sequence[str], separator: int = EOS_ID, dtype: Any = np.int64) -> np.ndarray:
+        joined = join_documents(texts) if separator == EOS_ID else None
+        if joined is None:
+            return super().encode_stream(texts, separator, dtype)
+        return self._encode_code_points(code_points(joined), self.table.stream_lut).astype(dtype, copy=False)
+
+    def _encode_code_points(self, cps: np.ndarray, lut: np.ndarray) -> np.ndarray:
+        """A syllable becomes 2 or 3 jamo ids, any other character its ``lut`` id."""
+        cps = cps.astype(np.int64)
         syl = (cps >= SYLLABLE_BASE) & (cps < SYLLABLE_BASE + SYLLABLE_COUNT)
         s = np.where(syl, cps - SYLLABLE_BASE, 0)
         initial, medial, final = s // (N_MEDIAL * N_FINAL), (s % (N_MEDIAL * N_FINAL)) // N_FINAL, s % N_FINAL
         width = np.where(syl, 2 + (final > 0), 1)
-        starts = np.concatenate(([0], np.cumsum(width)[:-1]))
+        starts = np.cumsum(width) - width
         out = np.empty(int(width.sum()), dtype=np.int64)
-        out[starts] = np.where(syl, FIRST_JAMO + initial, self.table.lut[np.where(syl, 0, cps)])
+        out[starts] = np.where(syl, FIRST_JAMO + initial, lut[np.where(syl, 0, cps)])
         out[starts[syl] + 1] = FIRST_MEDIAL + medial[syl]
         has_final = syl & (final > 0)
         out[starts[has_final] + 2] = FIRST_FINAL + final[has_final] - 1
@@ -95,10 +116,10 @@ class JamoTokenizer(Tokenizer):
     def _piece(self, t: int) -> str:
         """A token outside a well-formed syllable (a model may generate one): shown as the bare jamo."""
         if FIRST_JAMO <= t < FIRST_CHAR:
-            return (INITIALS + MEDIALS + FINALS)[t - FIRST_JAMO]
+            return ALL_JAMO[t - FIRST_JAMO]
         if FIRST_CHAR <= t < self.vocab_size:
             return self.chars[t - FIRST_CHAR]
-        return UNK_TEXT if t == UNK_ID or t >= self.vocab_size else ""
+        return "" if 0 <= t < len(SPECIAL_TOKENS) and t != UNK_ID else UNK_TEXT
 
     def id_to_token(self, token_id: int) -> str:
         return self.itos[token_id]

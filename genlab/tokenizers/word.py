@@ -12,7 +12,16 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from genlab.tokenizers.base import SPECIAL_TOKENS, UNK_ID, UNK_TEXT, Tokenizer, check_kind, header, iter_texts
+from genlab.tokenizers.base import (
+    SPECIAL_TOKENS,
+    UNK_ID,
+    UNK_TEXT,
+    Tokenizer,
+    check_kind,
+    header,
+    iter_texts,
+    select_symbols,
+)
 
 WORD_PATTERN = re.compile(r" ?[^\W_]+| ?[^\s\w]+| ?_+|\s+(?!\S)|\s+")
 
@@ -37,10 +46,8 @@ class WordTokenizer(Tokenizer):
         counts: Counter[str] = Counter()
         for text in iter_texts(texts):
             counts.update(split_words(text.lower() if lowercase else text))
-        ranked = sorted((w for w, n in counts.items() if n >= min_frequency), key=lambda w: (-counts[w], w))
-        if vocab_size is not None:
-            ranked = ranked[: max(0, vocab_size - len(SPECIAL_TOKENS))]
-        return cls(sorted(ranked), lowercase=lowercase)
+        limit = None if vocab_size is None else vocab_size - len(SPECIAL_TOKENS)
+        return cls(select_symbols(counts, min_frequency, limit, "word"), lowercase=lowercase)
 
     @property
     def vocab_size(self) -> int:
