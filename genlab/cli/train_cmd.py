@@ -52,6 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     n.add_argument("--lr", type=nonneg_float, help="peak learning rate")
     n.add_argument("--min-lr", type=nonneg_float, help="learning rate at the end of cosine decay")
     n.add_argument("--warmup-steps", type=nonneg_int)
+    n.add_argument("--lr-decay-steps", type=positive_int,
+                   help="cosine decay reaches --min-lr at this step (default: the preset's planned length; "
+                   "not --max-steps, so --resume with a larger --max-steps follows the same curve)")
     n.add_argument("--weight-decay", type=nonneg_float)
     n.add_argument("--clip", type=nonneg_float, help="clip the global gradient norm (0 disables)")
     stop = n.add_mutually_exclusive_group()
@@ -64,6 +67,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     n.add_argument("--on-nan", choices=["stop", "skip"], help="NaN/inf loss: stop, or skip the batch and halve LR")
     n.add_argument("--seed", type=nonneg_int)
     n.add_argument("--resume", action="store_true", help="continue the run from its latest checkpoint")
+    n.add_argument("--overwrite", action="store_true", help="start over even if RUN already holds a trained model")
+    n.add_argument("--log-interval", type=positive_int, help="steps per metrics.jsonl line")
+    n.add_argument("--rnn-impl", choices=["torch", "reference"],
+                   help="rnn/lstm/gru: fused PyTorch layers, or the hand-written reference cells")
     n.add_argument("--dtype", choices=["float32", "bfloat16", "float16"])
     n.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile the model")
     n.add_argument("--threads", type=positive_int, help="CPU threads for PyTorch")

@@ -1,0 +1,228 @@
+"""GPT: a Transformer decoder with masked multi-head self-attention (course step 3, GPT Architecture).
+
+Read top to bottom in the order of the lecture: token + learned position embeddings → ``n_layer``
+blocks, each pre-LayerNorm masked multi-head self-attention then a GELU MLP, both with residual
+connections → final LayerNorm → a linear head tied to the token embedding. Names follow GPT-2
+(``wte``, ``wpe``, ``h``, ``c_attn``, ``c_proj``, ``c_fc``, ``ln_f``), so weights map onto other
+tools one to one. "Masked" means each position may only attend to itself and earlier positions,
+which is what makes the model a next-token predictor: ``scaled_dot_product_attention`` with a causal
+mask does it without materialising the mask.
+
+Incremental decoding uses a KV cache (:class:`KVCache`): the keys and values of earlier positions
+are kept, so each new token costs one position's work. Positions are learned up to ``block_size``;
+when the cache is full, the newest half of the context is re-encoded at positions 0… and decoding
+goes on (a sliding window that costs one re-encoding every ``block_size / 2`` tokens, instead of
+re-running the whole prefix for every token).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from genlab.errors import GenlabError
+from genlab.models.weights import load_weights, weights_path
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 256
+    block_size: int = 128  # longest context, in tokens (the number of learned positions)
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0
+    bias: bool = True  # biases in the Linear layers and LayerNorms, as GPT-2
+    tie_weights: bool = True
+
+    def validate(self) -> None:
+        if self.n_embd % self.n_head:
+            raise GenlabError(f"--n-embd {self.n_embd} must be divisible by --n-head {self.n_head}")
+        if not 0 <= self.dropout < 1:
+            raise GenlabError("--dropout must be in [0, 1)")
+
+
+@dataclass
+class KVCache:
+    """Decoding state: per-layer keys/values ``(L, B, nh, block, hs)``, and the tokens they encode."""
+
+    k: torch.Tensor
+    v: torch.Tensor
+    tokens: torch.Tensor  # (B, block) ids fed so far, to re-encode the window when it slides
+    pos: int = 0  # how many positions are filled
+
+
+class CausalSelfAttention(nn.Module):
+    """Masked multi-head self-attention: every head looks back over the positions before it."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.n_head, self.n_embd, self.dropout = config.n_head, config.n_embd, config.dropout
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v at once
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        dropout = self.dropout if self.training else 0.0
+        if cache is None:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
+        else:
+            start, end = cache.pos, cache.pos + T
+            cache.k[layer, :, :, start:end] = k
+            cache.v[layer, :, :, start:end] = v
+            k, v = cache.k[layer, :, :, :end], cache.v[layer, :, :, :end]  # (B, nh, end, hs)
+            if T == 1:  # one new query may see every cached position
+                y = F.scaled_dot_product_attention(q, k, v)
+            elif start == 0:
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            else:  # new query i (at position start+i) sees positions 0..start+i
+                mask = torch.ones(T, end, dtype=torch.bool, device=x.device).tril(diagonal=start)
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # re-assemble the heads: (B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    """Position-wise feed-forward network: widen 4×, GELU, project back."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.gelu = nn.GELU()
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    """One decoder block, pre-LayerNorm: x + attention(norm(x)), then x + MLP(norm(x))."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), cache, layer)
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(nn.Module):
+    """Embeddings → decoder blocks → final LayerNorm → tied head: scores for the next token."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        config.validate()
+        self.config = config
+        self.vocab_size = config.vocab_size
+        self.block_size = config.block_size  # a hard limit on input length (learned positions)
+        self.context_size = config.block_size
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(config.vocab_size, config.n_embd),  # token embedding
+            wpe=nn.Embedding(config.block_size, config.n_embd),  # position embedding
+            drop=nn.Dropout(config.dropout),
+            h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
+            ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
+        ))
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        if config.tie_weights:
+            self.transformer.wte.weight = self.lm_head.weight
+        # GPT-2 initialisation: N(0, 0.02) everywhere, and the projections that write into the
+        # residual stream scaled by 1/sqrt(2 · n_layer) so its variance does not grow with depth
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def num_params(self, non_embedding: bool = True) -> int:
+        """Parameter count; position embeddings excluded by default (they are not "the model")."""
+        n = sum(p.numel() for p in self.parameters())
+        return n - self.transformer.wpe.weight.numel() if non_embedding else n
+
+    def _run(self, tokens: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        B, T = tokens.shape
+        start = cache.pos if cache is not None else 0
+        if start + T > self.block_size:
+            raise GenlabError(f"input of {start + T} tokens is longer than the model's context "
+                              f"(--block-size {self.block_size})")
+        pos = torch.arange(start, start + T, dtype=torch.long, device=tokens.device)  # (T,)
+        x = self.transformer.drop(self.transformer.wte(tokens) + self.transformer.wpe(pos))  # (B, T, C)
+        for layer, block in enumerate(self.transformer.h):
+            x = block(x, cache, layer)
+        return self.transformer.ln_f(x)  # (B, T, C)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced next-token logits ``[B, T] -> [B, T, V]`` (T ≤ block_size)."""
+        return self.lm_head(self._run(tokens))
+
+    # --- the language-model protocol -------------------------------------------------------------
+    def logits(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.forward(tokens)
+
+    def start(self, batch_size: int) -> KVCache:
+        c = self.config
+        p = self.lm_head.weight
+        shape = (c.n_layer, batch_size, c.n_head, c.block_size, c.n_embd // c.n_head)
+        return KVCache(k=p.new_zeros(shape), v=p.new_zeros(shape),
+                       tokens=torch.zeros(batch_size, c.block_size, dtype=torch.long, device=p.device))
+
+    def prefill(self, tokens: torch.Tensor, cache: KVCache) -> tuple[torch.Tensor, KVCache]:
+        """Feed ``tokens[B, T]`` after what the cache holds; returns the next-token logits ``[B, V]``.
+
+        The cache is updated in place (and returned). When it would overflow, the context slides:
+        the newest ``max(block/2, T)`` tokens (at most ``block``) are re-encoded from position 0.
+        """
+        T = tokens.shape[1]
+        if cache.pos + T > self.block_size:
+            context = torch.cat([cache.tokens[:, :cache.pos], tokens], dim=1)
+            keep = min(max(self.block_size // 2, T), self.block_size)
+            tokens, T = context[:, -keep:], keep
+            cache.pos = 0
+        cache.tokens[:, cache.pos:cache.pos + T] = tokens
+        hidden = self._run(tokens, cache)
+        cache.pos += T
+        return self.lm_head(hidden[:, -1]), cache  # (B, V)
+
+    def step(self, tokens: torch.Tensor, cache: KVCache) -> tuple[torch.Tensor, KVCache]:
+        return self.prefill(tokens[:, None], cache)
+
+
+def build(model_config: dict[str, Any]) -> GPT:
+    """A randomly initialised GPT from a ``config.json["model"]`` dict."""
+    names = {f.name for f in fields(GPTConfig)}
+    return GPT(GPTConfig(**{k: v for k, v in model_config.items() if k in names}))
+
+
+def model_config_dict(config: GPTConfig) -> dict[str, Any]:
+    return {"family": "gpt", **asdict(config)}
+
+
+def load(run_dir: Path, config: dict, device: str = "cpu", which: str = "best") -> GPT:
+    """Rebuild a trained run's GPT for the registry (``best`` falls back to the latest weights)."""
+    model = build(config["model"])
+    load_weights(model, weights_path(Path(run_dir), which))
+    return model.to(device).eval()

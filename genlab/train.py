@@ -1,0 +1,613 @@
+"""Course step 4 (모델 훈련): the one training loop for every neural model.
+
+Random initialisation (seeded) → forward → loss → backward → clip → AdamW step, repeated, with the
+learning rate warmed up then decayed; the model is evaluated on a fixed set of validation windows
+every ``eval_interval`` steps, and the best and the latest weights are both kept. What the loop
+trains is a *task* (:class:`genlab.train_task.TrainTask`): language models cut windows from a token
+store (:mod:`genlab.training.lm_task`), encoder–decoders cut sentence pairs; the loop never asks which.
+
+Each piece a later change may swap is a small function of its own — building the model, sampling a
+batch, the forward/backward pass, the optimizer step, evaluation — so mixed precision, compilation
+or data parallelism slot in without rewriting the loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from genlab.checkpoint import read_json, run_dir, write_json
+from genlab.errors import GenlabError
+from genlab.train_task import BEST_WEIGHTS, LATEST_WEIGHTS, TRAIN_STATE, TrainTask
+from genlab.training.config import TrainConfig, resolve
+from genlab.training.distributed import (
+    SINGLE,
+    Ranks,
+    barrier,
+    micro_slices,
+    no_sync,
+    rank_rows,
+    rank_seed,
+    setup,
+    sum_across,
+    take_rows,
+    teardown,
+    wrap,
+)
+from genlab.training.metrics import METRICS_FILE, PLOT_FILE, MetricsLog
+from genlab.training.optim import build_optimizer, set_learning_rate
+from genlab.training.schedule import learning_rate, step_progress
+from genlab.training.signals import StopRequests
+from genlab.training.state import Progress, load_checkpoint, require_checkpoint, save_checkpoint
+
+#: a fixed stream for validation windows: every evaluation scores the same windows
+EVAL_STREAM = 7
+
+
+@dataclass
+class FitResult:
+    run_dir: Path
+    steps: int
+    tokens: int
+    elapsed: float
+    stopped: str  # max_steps | time_budget | early_stop | interrupted (SIGINT) | interrupted (SIGTERM)
+    last_val_loss: float
+    best_val_loss: float
+    best_step: int
+
+    @property
+    def val_perplexity(self) -> float:
+        return math.exp(self.last_val_loss) if self.last_val_loss < 700 else math.inf
+
+    @property
+    def interrupted(self) -> bool:
+        return self.stopped.startswith("interrupted")
+
+
+# --- the pieces -----------------------------------------------------------------------------------
+
+def to_device(batch: tuple[torch.Tensor, ...], device: str) -> tuple[torch.Tensor, ...]:
+    return tuple(t.to(device, non_blocking=True) for t in batch)
+
+
+def autocast_for(dtype: str, device: str) -> Callable[[], contextlib.AbstractContextManager]:
+    """A context factory: PyTorch autocast for bfloat16/float16, nothing for float32."""
+    if dtype == "float32":
+        return contextlib.nullcontext
+    kind = device.split(":")[0]
+    return lambda: torch.autocast(device_type=kind, dtype=getattr(torch, dtype))
+
+
+def _supports_rows(task: TrainTask) -> bool:
+    """Whether ``task.batch`` can read just some rows of a batch (language models can)."""
+    import inspect
+
+    return "rows" in inspect.signature(task.batch).parameters
+
+
+def draw_share(task: TrainTask, split: str, batch_size: int, rng: np.random.Generator,
+               rows: slice) -> tuple[tuple[torch.Tensor, ...], int]:
+    """This rank's ``rows`` of a global batch, and the global batch's target tokens.
+
+    Every rank draws the same global batch from the same generator; tasks that can (language
+    models) read only ``rows`` from the store, others are drawn whole and sliced.
+    """
+    if _supports_rows(task):
+        share = task.batch(split, batch_size, rng, rows=rows)
+        n = len(range(*rows.indices(batch_size)))
+        return share, task.count_tokens(share) * batch_size // max(n, 1)  # same tokens in every row
+    full = task.batch(split, batch_size, rng)
+    return take_rows(full, rows), task.count_tokens(full)
+
+
+def accumulate(model: nn.Module, task: TrainTask, cfg: TrainConfig, rng: np.random.Generator, device: str,
+               autocast: Callable, scaler: torch.amp.GradScaler | None,
+               ranks: Ranks = SINGLE) -> tuple[torch.Tensor, int]:
+    """Forward and backward this rank's share of one global batch, in micro-batches.
+
+    Each micro-batch's mean loss is weighted by its share of the global batch's target tokens (times
+    the number of ranks, since DDP averages), so the summed gradient is that of the global mean loss
+    whatever the number of ranks and micro-batches. Returns this rank's part of the global mean loss
+    (a tensor: no host sync here) and its target tokens.
+    """
+    share, global_tokens = draw_share(task, "train", cfg.batch_size, rng, rank_rows(cfg.batch_size, ranks))
+    parts = micro_slices(len(share[0]), cfg.micro_batch)
+    total = torch.zeros((), device=device)
+    tokens = 0
+    for i, rows in enumerate(parts):
+        batch = to_device(take_rows(share, rows), device)
+        count = task.count_tokens(batch)
+        weight = count / max(global_tokens, 1)
+        with no_sync(model, last=i == len(parts) - 1):
+            with autocast():
+                loss = task.loss(model, batch)
+            total += loss.detach().float() * weight
+            scaled = loss * (weight * ranks.world)
+            (scaler.scale(scaled) if scaler is not None else scaled).backward()
+        tokens += count
+    return total, tokens
+
+
+def forward_backward(model: nn.Module, task: TrainTask, cfg: TrainConfig, rng: np.random.Generator,
+                     device: str, autocast: Callable, scaler: torch.amp.GradScaler | None) -> tuple[float, int]:
+    """Accumulate gradients over ``grad_accum`` micro-batches; returns (mean loss, target tokens)."""
+    total, tokens = accumulate(model, task, cfg, rng, device, autocast, scaler)
+    return float(total), tokens  # one host sync
+
+
+def clip_gradients(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None,
+                   clip: float) -> torch.Tensor:
+    """Unscale (float16), clip by global norm (``clip`` 0: measure only); returns the pre-clip norm tensor."""
+    if scaler is not None:
+        scaler.unscale_(optimizer)
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    return torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else math.inf)
+
+
+def apply_update(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None, loss_ok: bool,
+                 norm_ok: bool) -> None:
+    """Step (unless the loss, or without a loss scaler the gradient norm, is not finite) and clear."""
+    if scaler is not None:
+        if loss_ok:
+            scaler.step(optimizer)  # skips the step itself when the unscaled gradients hold inf/NaN
+        scaler.update()
+    elif loss_ok and norm_ok:
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None,
+                   clip: float) -> float:
+    """Clip by global norm (``clip`` 0: measure only), step, clear; returns the pre-clip norm.
+
+    A non-finite norm (without a loss scaler, which handles that itself) skips the update.
+    """
+    norm = float(clip_gradients(model, optimizer, scaler, clip))
+    apply_update(optimizer, scaler, True, math.isfinite(norm))
+    return norm
+
+
+#: evaluation batches scored in one forward pass, up to this many logits (fewer, larger matmuls)
+EVAL_GROUP_LOGITS = 2**24
+
+
+def evaluate(model: nn.Module, task: TrainTask, cfg: TrainConfig, device: str, autocast: Callable,
+             ranks: Ranks = SINGLE) -> float:
+    """Mean validation loss over ``eval_batches`` windows drawn from a fixed stream (the same each time).
+
+    Batches are shared round-robin across ranks and summed with one all-reduce. Language-model
+    batches (same tokens per row) are stacked into larger forward passes: the mean is unchanged and
+    the pause in training is shorter.
+    """
+    rng = np.random.default_rng([cfg.seed, EVAL_STREAM])
+    was_training = model.training
+    model.eval()
+    rows_ok = _supports_rows(task)
+    vocab = int(getattr(model, "vocab_size", 0) or 1)
+    total = torch.zeros((), device=device)
+    pending: list[tuple[torch.Tensor, ...]] = []
+
+    def flush() -> None:
+        nonlocal total
+        if pending:
+            batch = to_device(tuple(torch.cat(parts) for parts in zip(*pending)), device)
+            with autocast():
+                total += task.loss(model, batch).detach().float() * len(pending)
+            pending.clear()
+
+    with torch.inference_mode():
+        for i in range(cfg.eval_batches):
+            mine = i % ranks.world == ranks.rank
+            if rows_ok:
+                batch = task.batch("val", cfg.micro_batch, rng, rows=slice(None) if mine else slice(0, 0))
+            else:
+                batch = task.batch("val", cfg.micro_batch, rng)
+            if not mine:
+                continue
+            if not rows_ok:
+                pending.append(batch)
+                flush()
+                continue
+            logits = batch[0].numel() * vocab * (len(pending) + 1)
+            if pending and logits > EVAL_GROUP_LOGITS:
+                flush()
+            pending.append(batch)
+        flush()
+    model.train(was_training)
+    return sum_across(total.reshape(1), ranks)[0] / cfg.eval_batches
+
+
+def planned_steps(task: TrainTask, cfg: TrainConfig) -> int | None:
+    """``--max-steps``, or ``--epochs`` converted to steps; ``None`` under a time budget."""
+    if cfg.max_steps is not None:
+        return cfg.max_steps
+    if cfg.epochs is None:
+        return None
+    total = getattr(task, "train_tokens", None)
+    if total is None:
+        raise GenlabError("--epochs is not available for this model; use --max-steps or --time-budget")
+    sample = task.batch("train", cfg.micro_batch, np.random.default_rng(0))
+    per_step = task.count_tokens(sample) * cfg.grad_accum
+    return max(1, math.ceil(cfg.epochs * total / per_step))
+
+
+def versions() -> dict[str, str]:
+    import platform
+
+    from genlab import __version__
+
+    return {"genlab": __version__, "torch": torch.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}
+
+
+def _tokenizer_fingerprint(task: TrainTask, path: Path) -> str | None:
+    fingerprint = getattr(task, "tokenizer_fingerprint", None)
+    if fingerprint is None and (path / "tokenizer.json").is_file():
+        from genlab.tokenizers import load as load_tokenizer
+
+        fingerprint = load_tokenizer(path / "tokenizer.json").fingerprint()
+    return fingerprint
+
+
+def write_run_config(path: Path, task: TrainTask, model_config: dict[str, Any], cfg: TrainConfig,
+                     preset: str | None, device: str, max_steps: int | None, model: nn.Module) -> None:
+    write_json(path / "config.json", {
+        "model": model_config,
+        "train": asdict(cfg),
+        "preset": preset,
+        "tokenizer_fingerprint": _tokenizer_fingerprint(task, path),
+        "runtime": {"device": device, "planned_steps": max_steps, "torch_threads": torch.get_num_threads(),
+                    "parameters": sum(p.numel() for p in model.parameters())},
+        "versions": versions(),
+    })
+
+
+def clear_previous_model(path: Path) -> None:
+    """A fresh run replaces the previous model's files, so no stale 'best' weights can be loaded."""
+    for name in (LATEST_WEIGHTS, BEST_WEIGHTS, TRAIN_STATE, METRICS_FILE, PLOT_FILE):
+        (path / name).unlink(missing_ok=True)
+
+
+class _Bar:
+    """tqdm over steps (or over seconds under a time budget) with loss, tokens/s and lr."""
+
+    def __init__(self, enabled: bool, max_steps: int | None, budget: float | None, step: int, elapsed: float,
+                 quiet: bool = False):
+        from tqdm.auto import tqdm
+
+        self.quiet = quiet  # ranks other than 0 print nothing
+
+        self.by_time = max_steps is None
+        total = round(budget) if self.by_time and budget else max_steps
+        initial = min(round(elapsed), total or 0) if self.by_time else step
+        self.bar = tqdm(total=total, initial=initial, unit="s" if self.by_time else "step", desc="train",
+                        disable=not enabled, dynamic_ncols=True, mininterval=0.5, file=sys.stderr)
+
+    def advance(self, step: int, elapsed: float, **postfix: Any) -> None:
+        target = min(round(elapsed), self.bar.total or 0) if self.by_time else step
+        if self.by_time:
+            postfix = {"step": step, **postfix}
+        self.bar.set_postfix(postfix, refresh=False)
+        self.bar.update(max(0, target - self.bar.n))
+
+    def write(self, text: str) -> None:
+        if not self.quiet:
+            self.bar.write(text, file=sys.stdout)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+# --- the loop -------------------------------------------------------------------------------------
+
+def fit(task: TrainTask, cfg: TrainConfig, path: str | Path, model_config: dict[str, Any], *,
+        resume: bool = False, progress: bool = True, preset: str | None = None) -> FitResult:
+    """Train ``task``'s model in run directory ``path`` (a fresh start replaces any previous model).
+
+    Launched by ``torchrun``, every process runs this same function: the model is wrapped in
+    DistributedDataParallel, each rank trains on its rows of the global batch, and only rank 0
+    writes files and shows progress (see :mod:`genlab.training.distributed`).
+    """
+    from genlab.cli.args import resolve_device
+
+    path = Path(path)
+    cfg.validate()
+    if resume:
+        require_checkpoint(path)
+    ranks, device = setup(resolve_device(cfg.device))
+    try:
+        return _fit(task, cfg, path, model_config, resume, progress, preset, ranks, device)
+    finally:
+        teardown(ranks)
+
+
+def resolve_dtype(dtype: str, device: str, warn: bool = True) -> str:
+    """The dtype actually used: half precision only where the hardware runs it faster than float32.
+
+    On CPUs without AMX (this includes most laptops and the 2-core machines genlab is measured on),
+    bfloat16 matmuls run 25–50× slower than float32 and float16 autocast is not supported, so a CPU
+    run keeps float32 and says so.
+    """
+    if dtype == "float32" or not device.startswith("cpu"):
+        return dtype
+    fast = dtype == "bfloat16" and cpu_has_amx()
+    if not fast and warn:
+        print(f"genlab: --dtype {dtype} is not faster than float32 on this CPU (no AMX tiles); "
+              "training in float32", file=sys.stderr)
+    return dtype if fast else "float32"
+
+
+def cpu_has_amx() -> bool:
+    try:
+        return "amx_bf16" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+def _fit(task: TrainTask, cfg: TrainConfig, path: Path, model_config: dict[str, Any], resume: bool,
+         progress: bool, preset: str | None, ranks: Ranks, device: str) -> FitResult:
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)  # the random initialisation (course: 무작위 초기화) is repeatable
+    model = task.build_model(model_config).to(device)
+    optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device)
+    dtype = resolve_dtype(cfg.dtype, device, warn=ranks.main)
+    scaler = torch.amp.GradScaler(device.split(":")[0]) if dtype == "float16" else None
+    for split in ("train", "val"):  # a split too short for the model fails now, before any file changes
+        task.batch(split, 1, np.random.default_rng(0))
+    if resume:
+        prog, rng = load_checkpoint(path, model, optimizer, scaler)
+        for group in optimizer.param_groups:  # a changed --weight-decay applies from here on
+            group["weight_decay"] = cfg.weight_decay if group.get("name") == "decay" else 0.0
+    else:
+        if ranks.main:
+            clear_previous_model(path)
+        prog, rng = Progress(), np.random.default_rng(cfg.seed)
+    if ranks.rank > 0:  # dropout masks must differ across ranks; the weights stay rank 0's
+        torch.manual_seed(rank_seed(cfg.seed, prog.step, ranks))
+    autocast = autocast_for(dtype, device)
+    max_steps = planned_steps(task, cfg)
+    if ranks.main:
+        write_run_config(path, task, model_config, cfg, preset, device, max_steps, model)
+    train_model = wrap(model, ranks, device)
+    if cfg.compile:
+        train_model = torch.compile(train_model)
+    model.train()
+
+    metrics = MetricsLog(path, prog.step if resume else None) if ranks.main else _NoMetrics()
+    barrier(ranks)  # rank 0 has cleared old files before anyone trains
+    last_saved = prog.step if resume else None
+    base_elapsed, started = prog.elapsed, time.perf_counter()
+    synced_elapsed = base_elapsed  # the ranks' mean training time, agreed on at every step
+
+    def elapsed() -> float:
+        return base_elapsed + time.perf_counter() - started
+
+    def clock() -> float:
+        """Time that decides the schedule and the budget: the same number on every rank."""
+        return synced_elapsed if ranks.active else elapsed()
+
+    def checkpoint() -> None:
+        nonlocal last_saved
+        prog.elapsed = elapsed()
+        if ranks.main:
+            save_checkpoint(path, model, optimizer, scaler, prog, rng)
+        last_saved = prog.step
+
+    def run_eval(bar: _Bar) -> None:
+        val = evaluate(model, task, cfg, device, autocast, ranks)
+        extra = task.extra_metrics(model) if ranks.main else {}
+        prog.last_val_loss = val
+        improved = val < prog.best_val_loss
+        if improved:
+            prog.best_val_loss, prog.best_step, prog.evals_since_best = val, prog.step, 0
+            if ranks.main:
+                from genlab.models.weights import save_weights
+
+                save_weights(path / BEST_WEIGHTS, model, metadata={"step": str(prog.step)})
+        else:
+            prog.evals_since_best += 1
+        ppl = math.exp(val) if val < 700 else math.inf
+        metrics.log({"kind": "eval", "step": prog.step, "time": round(elapsed(), 3), "val_loss": val,
+                     "val_perplexity": ppl, **extra})
+        shown = "".join(f" · {k} {v:.4g}" for k, v in extra.items())
+        bar.write(f"step {prog.step}: val loss {val:.4f} · val perplexity {ppl:.3f}{shown}"
+                  f"{' (best)' if improved else ''}")
+        checkpoint()
+        if time.perf_counter() - plotted[0] > 30:
+            metrics.plot()
+            plotted[0] = time.perf_counter()
+
+    plotted = [time.perf_counter()]
+    stopped = ""
+    win = prog.window or {}
+    speed: float | None = None  # tokens/s, smoothed for the progress bar
+    bar = _Bar(progress and ranks.main, max_steps, cfg.time_budget, prog.step, prog.elapsed, quiet=not ranks.main)
+    try:
+        with StopRequests() as signals:
+            while not stopped:
+                if max_steps is not None and prog.step >= max_steps:
+                    stopped = "max_steps"
+                    break
+                if cfg.time_budget is not None and clock() >= cfg.time_budget:
+                    stopped = "time_budget"
+                    break
+                t0 = time.perf_counter()
+                fraction = (clock() / cfg.time_budget if cfg.time_budget is not None
+                            else step_progress(prog.step, cfg.warmup_steps, cfg.lr_decay_steps))
+                lr = prog.lr_scale * learning_rate(prog.step, cfg.lr, cfg.min_lr, cfg.warmup_steps, fraction)
+                set_learning_rate(optimizer, lr)
+                part, ntok = accumulate(train_model, task, cfg, rng, device, autocast, scaler, ranks)
+                norm_t = clip_gradients(model, optimizer, scaler, cfg.clip)
+                # the step's one host sync: loss, norm, tokens, stop requests and time, summed over ranks
+                stats = torch.stack([part, norm_t.float().to(part.device) / ranks.world,
+                                     *part.new_tensor([ntok, float(signals.requested is not None),
+                                                       elapsed() / ranks.world])])
+                loss, norm, ntok_f, stop_votes, synced_elapsed = sum_across(stats, ranks)
+                ntok = int(round(ntok_f))
+                loss_ok, norm_ok = math.isfinite(loss), math.isfinite(norm)
+                apply_update(optimizer, scaler, loss_ok, norm_ok)
+                if not loss_ok:
+                    norm = math.nan
+                bad = "loss" if not loss_ok else "gradient norm" if scaler is None and not norm_ok else None
+                if bad:
+                    _on_nan(cfg, prog, bad, loss if bad == "loss" else norm, path, last_saved, bar)
+                prog.step += 1
+                prog.tokens += ntok
+                dt = time.perf_counter() - t0
+                if not bad:
+                    for key, value in (("loss", loss), ("norm", norm), ("steps", 1),
+                                       ("clipped", float(cfg.clip > 0 and norm > cfg.clip)),
+                                       ("tokens", ntok), ("seconds", dt)):
+                        win[key] = win.get(key, 0.0) + value
+                prog.window = win
+                if prog.step % cfg.log_interval == 0 and win.get("steps"):
+                    n = win["steps"]
+                    metrics.log({"kind": "train", "step": prog.step, "time": round(elapsed(), 3),
+                                 "tokens": prog.tokens, "loss": win["loss"] / n, "lr": lr,
+                                 "grad_norm": win["norm"] / n, "clip_rate": win["clipped"] / n,
+                                 "tokens_per_s": win["tokens"] / max(win["seconds"], 1e-9)})
+                    win = {}
+                    prog.window = win
+                speed = ntok / max(dt, 1e-9) if speed is None else 0.9 * speed + 0.1 * ntok / max(dt, 1e-9)
+                bar.advance(prog.step, elapsed(), loss=f"{loss:.4f}", tok_s=f"{speed:,.0f}", lr=f"{lr:.2e}")
+                if prog.step % cfg.eval_interval == 0:
+                    run_eval(bar)
+                    if cfg.early_stop and prog.evals_since_best >= cfg.early_stop:
+                        stopped = "early_stop"
+                if (stop_votes > 0 or signals.requested) and not stopped:
+                    stopped = f"interrupted ({signals.requested or 'a signal to another rank'})"
+            if stopped.startswith("interrupted"):
+                if last_saved != prog.step:
+                    checkpoint()
+            elif last_saved != prog.step or math.isnan(prog.last_val_loss):
+                run_eval(bar)
+    except BaseException:
+        bar.close()
+        metrics.close()
+        with contextlib.suppress(Exception):  # the plot must not hide the error being raised
+            metrics.plot()
+        raise
+    bar.close()
+    metrics.close()
+    metrics.plot()
+    return FitResult(run_dir=path, steps=prog.step, tokens=prog.tokens, elapsed=elapsed(), stopped=stopped,
+                     last_val_loss=prog.last_val_loss, best_val_loss=prog.best_val_loss, best_step=prog.best_step)
+
+
+class _NoMetrics:
+    """What ranks other than 0 log to: nothing (rank 0 writes metrics.jsonl and loss.png)."""
+
+    def log(self, record: dict[str, Any]) -> None:
+        pass
+
+    def plot(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _on_nan(cfg: TrainConfig, prog: Progress, what: str, value: float, path: Path, last_saved: int | None,
+            bar: _Bar) -> None:
+    """A NaN/inf loss or gradient: stop with a clear error, or (``--on-nan skip``) skip and halve the LR."""
+    step = prog.step + 1
+    if cfg.on_nan == "stop":
+        where = (f"{path / LATEST_WEIGHTS} (step {last_saved})" if last_saved is not None
+                 else "none (nothing was saved before it)")
+        raise GenlabError(f"the {what} became {value} at step {step}; last good checkpoint: {where}. "
+                          "Lower --lr, raise --warmup-steps, set --clip, or use --on-nan skip")
+    prog.lr_scale /= 2
+    prog.skipped += 1
+    bar.write(f"step {step}: {what} is {value} — batch skipped, learning rate halved "
+              f"(now ×{prog.lr_scale:g} of the schedule)")
+
+
+# --- the command line -----------------------------------------------------------------------------
+
+SEQ2SEQ = ("rnn-attn", "transformer")
+#: model-shaping flags that may not change on --resume (the weights would not fit)
+SHAPE_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "dropout", "tie_weights")
+
+
+def make_task(args: argparse.Namespace, path: Path) -> TrainTask:
+    if args.model in SEQ2SEQ:
+        try:
+            from genlab.models.seq2seq import Seq2SeqTask
+        except ModuleNotFoundError as exc:
+            if exc.name not in ("genlab.models.seq2seq",):
+                raise
+            raise GenlabError(f"--model {args.model} is not available in this build of genlab") from exc
+        return Seq2SeqTask(path, args)
+    from genlab.training.lm_task import LanguageModelTask
+
+    return LanguageModelTask(path, args.model)
+
+
+def train_cli(args: argparse.Namespace) -> int:
+    """``genlab train RUN --model rnn|lstm|gru|gpt|rnn-attn|transformer …`` (flags: genlab.cli.train_cmd)."""
+    path = run_dir(args.run)
+    task = make_task(args, path)
+    if args.resume:
+        require_checkpoint(path)
+        saved = read_json(path / "config.json")
+        family = (saved.get("model") or {}).get("family")
+        if family != task.family:
+            raise GenlabError(f"{path} holds a {family} model, not {task.family}: resume it with --model {family}")
+        model_config = saved["model"]
+        for flag in SHAPE_FLAGS:
+            value = getattr(args, flag, None)
+            if value is not None and flag in model_config and model_config[flag] != value:
+                raise GenlabError(f"--{flag.replace('_', '-')} {value} differs from the run's model "
+                                  f"({model_config[flag]}); drop it to resume, or train a new run")
+        cfg = resolve(args, saved.get("train"))
+        preset = saved.get("preset")
+    else:
+        if (path / TRAIN_STATE).is_file() and not getattr(args, "overwrite", False):
+            raise GenlabError(f"{path} already holds a trained neural model: continue it with --resume, "
+                              "or pass --overwrite to start over (its weights will be replaced)")
+        preset, defaults = _preset_defaults(task, args)
+        model_config = task.model_config(args)
+        cfg = resolve(args, defaults)
+    result = fit(task, cfg, path, model_config, resume=args.resume, progress=not args.quiet, preset=preset)
+    report(result, task.family)
+    return 0
+
+
+def _preset_defaults(task: TrainTask, args: argparse.Namespace) -> tuple[str | None, dict[str, Any]]:
+    """Training defaults from the model's preset (language models) or the task's own (encoder–decoders)."""
+    if task.family in SEQ2SEQ:
+        defaults = getattr(task, "train_defaults", None)
+        return getattr(args, "preset", None), dict(defaults() if callable(defaults) else defaults or {})
+    from genlab.models.presets import preset_for
+
+    name, preset = preset_for(task.family, getattr(args, "preset", None))
+    return name, preset["train"]
+
+
+def report(result: FitResult, family: str) -> None:
+    r = result
+    how = {"max_steps": "reached --max-steps", "time_budget": "time budget used", "early_stop":
+           "early stopping (val loss stopped improving)"}.get(r.stopped, r.stopped)
+    print(f"trained {family}: {r.steps:,} steps, {r.tokens:,} tokens in {r.elapsed:.1f} s ({how})")
+    if r.interrupted:
+        print(f"saved the latest checkpoint to {r.run_dir / LATEST_WEIGHTS}; continue with "
+              f"`genlab train {r.run_dir} --model {family} --resume`")
+        return
+    if math.isfinite(r.last_val_loss):
+        best_ppl = math.exp(r.best_val_loss) if r.best_val_loss < 700 else math.inf
+        print(f"val loss {r.last_val_loss:.4f} · val perplexity {r.val_perplexity:.3f} "
+              f"(best {r.best_val_loss:.4f} / perplexity {best_ppl:.3f} at step {r.best_step})")
+    print(f"weights: {r.run_dir / BEST_WEIGHTS} (best), {r.run_dir / LATEST_WEIGHTS} (latest); "
+          f"next: genlab eval {r.run_dir} · genlab generate {r.run_dir} --prompt …")

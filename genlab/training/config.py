@@ -1,0 +1,94 @@
+"""Every training value in one dataclass, filled from defaults, then a preset, then explicit flags.
+
+Flags map one to one onto fields (``--batch-size`` → ``batch_size``), all flags default to ``None``
+("not given"), and the resolved config — defaults included — is saved in ``config.json["train"]``,
+so a number in a report can always be reproduced. On ``--resume`` the saved values are the base and
+only the flags given again override them (e.g. a larger ``--max-steps``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from genlab.errors import GenlabError
+
+DEFAULT_MAX_STEPS = 2000
+STOP_FIELDS = ("max_steps", "epochs", "time_budget")
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 32  # global batch: sequences per optimizer step (split into grad_accum micro-batches)
+    grad_accum: int = 1
+    lr: float = 1e-3  # peak learning rate, reached after warm-up
+    min_lr: float = 1e-4  # where cosine decay ends
+    warmup_steps: int = 100
+    #: the step where cosine decay reaches min_lr. It does not follow --max-steps on purpose: the
+    #: schedule is a function of the step alone, so a run extended with --resume --max-steps 2N
+    #: follows exactly the curve a run of 2N steps would have (as nanoGPT's lr_decay_iters).
+    lr_decay_steps: int = 2000
+    weight_decay: float = 0.1  # AdamW, decoupled; only on weight matrices (see training.optim)
+    beta1: float = 0.9
+    beta2: float = 0.99
+    clip: float = 1.0  # max global gradient norm; 0 disables clipping (the norm is still logged)
+    max_steps: int | None = None
+    epochs: float | None = None  # passes over the training tokens (converted to steps)
+    time_budget: float | None = None  # seconds of training, across resumes
+    eval_interval: int = 250
+    eval_batches: int = 20
+    early_stop: int | None = None  # stop after this many evaluations without a better val loss
+    on_nan: str = "stop"  # stop | skip (skip the batch and halve the learning rate)
+    seed: int = 1337
+    log_interval: int = 10  # steps per metrics.jsonl line
+    dtype: str = "float32"  # float32 | bfloat16 | float16 (autocast)
+    compile: bool = False  # torch.compile the model
+    threads: int | None = None  # torch.set_num_threads
+    device: str = "auto"
+
+    def validate(self) -> None:
+        if self.batch_size % self.grad_accum:
+            raise GenlabError(f"--batch-size {self.batch_size} must be a multiple of --grad-accum {self.grad_accum}")
+        if self.min_lr > self.lr:
+            raise GenlabError(f"--min-lr {self.min_lr} is above --lr {self.lr}; pick min-lr ≤ lr")
+        if self.on_nan not in ("stop", "skip"):
+            raise GenlabError("--on-nan must be stop or skip")
+        if self.dtype not in ("float32", "bfloat16", "float16"):
+            raise GenlabError("--dtype must be float32, bfloat16 or float16")
+        if sum(getattr(self, f) is not None for f in STOP_FIELDS) != 1:
+            raise GenlabError("give exactly one of --max-steps, --epochs, --time-budget")
+        if self.lr_decay_steps < 1:
+            raise GenlabError("--lr-decay-steps must be ≥ 1")
+        if self.epochs is not None and self.epochs <= 0:
+            raise GenlabError("--epochs must be positive")
+
+    @property
+    def micro_batch(self) -> int:
+        return self.batch_size // self.grad_accum
+
+
+FIELDS = tuple(f.name for f in fields(TrainConfig))
+
+
+def explicit_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The training flags the user actually gave (argparse leaves the others at ``None``)."""
+    return {name: getattr(args, name) for name in FIELDS if getattr(args, name, None) is not None}
+
+
+def resolve(args: argparse.Namespace, base: dict[str, Any] | None = None) -> TrainConfig:
+    """Defaults ← ``base`` (a preset's or the saved run's values) ← explicit flags."""
+    values = asdict(TrainConfig())
+    values.update({k: v for k, v in (base or {}).items() if k in FIELDS})
+    given = explicit_flags(args)
+    if any(f in given for f in STOP_FIELDS):  # one stop rule replaces another
+        for f in STOP_FIELDS:
+            values[f] = None
+    if "lr" in given and "min_lr" not in given:
+        values["min_lr"] = given["lr"] / 10
+    values.update(given)
+    if all(values[f] is None for f in STOP_FIELDS):
+        values["max_steps"] = DEFAULT_MAX_STEPS
+    config = TrainConfig(**values)
+    config.validate()
+    return config

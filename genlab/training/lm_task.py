@@ -1,0 +1,123 @@
+"""Training a language model (rnn, lstm, gru, gpt): windows of the token store → next-token loss.
+
+Each batch is ``batch_size`` random windows of ``block_size + 1`` tokens cut straight from the
+memory-mapped split (only the batch itself is copied); inputs are the first ``block_size`` tokens and
+targets the same shifted by one, so every position is a next-token prediction. The loss is the mean
+cross-entropy over all targets — its exponential is the perplexity that ``genlab eval`` reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from genlab.errors import GenlabError
+from genlab.models.presets import preset_for
+from genlab.tokens import TokenStore, random_windows
+
+#: flag name → model config field, for the flags that shape a language model
+MODEL_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "dropout", "tie_weights", "rnn_impl")
+RECURRENT = ("rnn", "lstm", "gru")
+
+
+class LanguageModelTask:
+    """The :class:`genlab.train_task.TrainTask` for decoder-only language models."""
+
+    def __init__(self, run_dir: str | Path, family: str) -> None:
+        if family not in (*RECURRENT, "gpt"):
+            raise GenlabError(f"--model {family} is not a language model trained by this loop")
+        self.family = family
+        self.store = TokenStore(run_dir)
+        self.block_size: int | None = None
+        self._splits: dict[str, np.ndarray] = {}
+
+    @property
+    def tokenizer_fingerprint(self) -> str:
+        return self.store.tokenizer.fingerprint()
+
+    @property
+    def train_tokens(self) -> int:
+        """Tokens in one pass over the training split (turns ``--epochs`` into steps)."""
+        return len(self._split("train"))
+
+    def model_config(self, args: argparse.Namespace) -> dict[str, Any]:
+        """Dataclass defaults ← the preset (``--preset`` or the family's default) ← explicit flags."""
+        _, preset = preset_for(self.family, getattr(args, "preset", None))
+        config = self._defaults()
+        config.update({k: v for k, v in preset["model"].items() if k != "family"})
+        for flag in MODEL_FLAGS:
+            value = getattr(args, flag, None)
+            if value is None:
+                continue
+            if flag == "n_head" and self.family != "gpt":
+                raise GenlabError("--n-head is for --model gpt (a recurrent layer has no heads)")
+            if flag == "rnn_impl" and self.family == "gpt":
+                raise GenlabError("--rnn-impl is for --model rnn|lstm|gru")
+            config["impl" if flag == "rnn_impl" else flag] = value
+        config["vocab_size"] = self.store.vocab_size
+        return {"family": self.family, **config}
+
+    def _defaults(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        if self.family == "gpt":
+            from genlab.models.gpt import GPTConfig
+
+            return asdict(GPTConfig())
+        from genlab.models.rnn import RNNConfig
+
+        values = asdict(RNNConfig(cell=self.family))
+        values.pop("cell")
+        return values
+
+    def build_model(self, model_config: dict[str, Any]) -> nn.Module:
+        if model_config.get("vocab_size") != self.store.vocab_size:
+            raise GenlabError(f"the model's vocabulary ({model_config.get('vocab_size')}) differs from the "
+                              f"run's tokenizer ({self.store.vocab_size}); the run was re-prepared — retrain "
+                              "without --resume")
+        if self.family == "gpt":
+            from genlab.models.gpt import build
+        else:
+            from genlab.models.rnn import build
+        self.block_size = int(model_config["block_size"])
+        return build(model_config)
+
+    def _split(self, name: str) -> np.ndarray:
+        if name not in self._splits:
+            self._splits[name] = self.store.split(name)
+        return self._splits[name]
+
+    def batch(self, split: str, batch_size: int, rng: np.random.Generator,
+              rows: slice | None = None) -> tuple[torch.Tensor, ...]:
+        """``batch_size`` random windows; with ``rows``, only those rows are read from the store.
+
+        The generator draws all ``batch_size`` positions either way, so processes that share a seed
+        agree on the global batch while each reads only its own part (see training.distributed).
+        """
+        assert self.block_size is not None, "build_model first"
+        data = self._split(split)
+        if len(data) < self.block_size + 1:
+            raise GenlabError(f"the {split} split has {len(data):,} tokens, fewer than --block-size "
+                              f"{self.block_size} + 1; use a smaller --block-size or a larger corpus")
+        if rows is None:
+            return random_windows(data, self.block_size, batch_size, rng)
+        starts = rng.integers(0, len(data) - self.block_size, size=batch_size)[rows]
+        chunk = torch.from_numpy(data[starts[:, None] + np.arange(self.block_size + 1)].astype(np.int64))
+        return chunk[:, :-1], chunk[:, 1:]
+
+    def loss(self, model: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        x, y = batch
+        logits = model(x)  # (B, T, V)
+        return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1))
+
+    def count_tokens(self, batch: tuple[torch.Tensor, ...]) -> int:
+        return batch[1].numel()
+
+    def extra_metrics(self, model: nn.Module) -> dict[str, float]:
+        return {}

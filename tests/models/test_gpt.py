@@ -1,0 +1,123 @@
+"""GPT: causal masking, the KV cache against full re-computation, tying, init, weights on disk."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from genlab.errors import GenlabError
+from genlab.models.gpt import GPT, GPTConfig, build
+from genlab.models.protocol import LanguageModel, prefill
+from genlab.models.weights import load_weights, save_weights
+
+
+def tiny(**kw) -> GPT:
+    torch.manual_seed(0)
+    cfg = dict(vocab_size=23, block_size=12, n_layer=2, n_head=2, n_embd=16, dropout=0.0)
+    cfg.update(kw)
+    return GPT(GPTConfig(**cfg)).eval()
+
+
+def test_speaks_the_protocol_and_shapes():
+    model = tiny()
+    assert isinstance(model, LanguageModel)
+    assert model.vocab_size == 23 and model.block_size == 12 and model.context_size == 12
+    x = torch.randint(0, 23, (3, 12))
+    assert model.logits(x).shape == (3, 12, 23)
+
+
+def test_masking_hides_the_future():
+    model = tiny()
+    x = torch.randint(4, 23, (2, 10))
+    y = x.clone()
+    y[:, 6:] = torch.randint(4, 23, (2, 4))
+    with torch.no_grad():
+        a, b = model.logits(x), model.logits(y)
+    torch.testing.assert_close(a[:, :6], b[:, :6])
+    assert not torch.allclose(a[:, 6:], b[:, 6:])
+
+
+def test_kv_cache_matches_full_recomputation():
+    model = tiny()
+    x = torch.randint(0, 23, (2, 12))
+    with torch.no_grad():
+        full = model.logits(x)
+        state = model.start(2)
+        last, state = prefill(model, x[:, :5], state)
+        torch.testing.assert_close(last, full[:, 4], atol=1e-5, rtol=1e-5)
+        for t in range(5, 12):
+            last, state = model.step(x[:, t], state)
+            torch.testing.assert_close(last, full[:, t], atol=1e-5, rtol=1e-5)
+        # a second prefill in the middle of the cache (queries see the earlier cached positions)
+        state = model.start(2)
+        model.prefill(x[:, :3], state)
+        last, state = model.prefill(x[:, 3:9], state)
+        torch.testing.assert_close(last, full[:, 8], atol=1e-5, rtol=1e-5)
+
+
+def test_decoding_past_the_block_slides_the_window():
+    model = tiny()
+    x = torch.randint(0, 23, (1, 20))
+    with torch.no_grad():
+        state = model.start(1)
+        logits, state = model.prefill(x[:, :12], state)  # the cache is full
+        logits, state = model.step(x[:, 12], state)  # slides: the newest block/2 tokens, re-encoded
+        expected = model.logits(x[:, 7:13])[:, -1]
+        torch.testing.assert_close(logits, expected, atol=1e-5, rtol=1e-5)
+        for t in range(13, 20):
+            logits, state = model.step(x[:, t], state)
+        assert state.pos <= model.block_size and torch.isfinite(logits).all()
+
+
+def test_input_longer_than_the_block_is_a_clear_error():
+    with pytest.raises(GenlabError, match="block-size"):
+        tiny().logits(torch.zeros(1, 13, dtype=torch.long))
+
+
+def test_head_is_tied_to_the_embedding_and_gpt2_init():
+    model = tiny(n_layer=4, n_embd=64, n_head=4)
+    assert model.lm_head.weight is model.transformer.wte.weight
+    proj = torch.cat([b.attn.c_proj.weight.flatten() for b in model.transformer.h])
+    assert abs(proj.std().item() - 0.02 / math.sqrt(2 * 4)) < 0.002
+    assert abs(model.transformer.h[0].mlp.c_fc.weight.std().item() - 0.02) < 0.002
+    assert float(model.transformer.h[0].attn.c_attn.bias.detach().abs().sum()) == 0.0
+    untied = tiny(tie_weights=False)
+    assert untied.lm_head.weight is not untied.transformer.wte.weight
+
+
+def test_heads_must_divide_the_width():
+    with pytest.raises(GenlabError, match="divisible"):
+        tiny(n_embd=18, n_head=4)
+
+
+def test_weights_round_trip_store_tied_tensor_once(tmp_path):
+    model = tiny()
+    path = tmp_path / "model.safetensors"
+    save_weights(path, model)
+    with safe_open(str(path), framework="pt") as fh:
+        keys = set(fh.keys())
+    assert "transformer.wte.weight" in keys and "lm_head.weight" not in keys
+    other = build({"family": "gpt", **vars(model.config)}).eval()
+    load_weights(other, path)
+    assert other.lm_head.weight is other.transformer.wte.weight
+    x = torch.randint(0, 23, (2, 7))
+    with torch.no_grad():
+        torch.testing.assert_close(model.logits(x), other.logits(x))
+    wrong = tiny(n_embd=32)
+    with pytest.raises(GenlabError, match="does not fit"):
+        load_weights(wrong, path)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(GenlabError, match="corrupted"):
+        load_weights(other, path)
+
+
+def test_dropout_only_in_training():
+    model = tiny(dropout=0.5)
+    x = torch.randint(0, 23, (2, 8))
+    with torch.no_grad():
+        torch.testing.assert_close(model.logits(x), model.logits(x))
+        model.train()
+        assert not torch.allclose(model(x), model(x))
