@@ -1,0 +1,261 @@
+"""Benchmark: ``genlab serve`` under load from concurrent streaming clients.
+
+Claim (issue 7): serving a 6-layer, 384-dim GPT on 2 CPU cores, with 1, 8 and 32 concurrent clients
+on loopback, there are zero 5xx responses and no lost requests, and at 8 clients the time to first
+token stays under 200 ms at the 99th percentile.
+
+Setup: unless ``--run`` names a trained GPT run, one is made from tinyshakespeare (characters) and
+trained for a few steps: serving speed does not depend on how good the weights are. The server is a
+``genlab serve`` subprocess; this process is the second process that drives it. Each client loops for
+``--duration`` seconds: a streaming ``/v1/completions`` request for a prompt cut from the corpus,
+``--max-tokens`` tokens with ``ignore_eos`` (so every request does the same work), usage reported in
+the last chunk. A request is *lost* when it neither finished with ``[DONE]`` nor got an HTTP error.
+
+Prints progress and figures; the last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
+TTFT_TARGET_MS = 200.0
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def genlab(*argv: str) -> None:
+    subprocess.run([sys.executable, "-m", "genlab", *argv], check=True)
+
+
+def build_run(work: Path, args: argparse.Namespace) -> Path:
+    run = work / "gpt-6x384"
+    if (run / "config.json").is_file():
+        log(f"reusing {run}")
+        return run
+    log(f"preparing {run} from {DATA.name} (char tokens) and training a 6-layer 384-dim GPT for {args.train_steps} "
+        "steps (weights only need to exist: speed does not depend on their quality)")
+    genlab("prepare", "--corpus", str(DATA), "--unit", "paragraph", "--tokenizer", "char", "--out", str(run),
+           "--quiet")
+    genlab("train", str(run), "--model", "gpt", "--n-layer", "6", "--n-head", "6", "--n-embd", "384",
+           "--block-size", "256", "--batch-size", "4", "--max-steps", str(args.train_steps), "--device", "cpu",
+           "--quiet")
+    return run
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def server(run: Path, args: argparse.Namespace, log_file: Path):
+    port = free_port()
+    cmd = [sys.executable, "-m", "genlab", "serve", str(run), "--host", "127.0.0.1", "--port", str(port),
+           "--device", "cpu", "--log-level", "warning", "--max-concurrency", str(args.max_concurrency),
+           "--workers", str(args.workers),
+           "--max-queue", str(args.max_queue), "--queue-timeout", "120",
+           "--max-tokens-cap", str(max(args.max_tokens, 16))]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    log("starting: " + " ".join(cmd[2:]))
+    with open(log_file, "wb") as out:
+        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"genlab serve exited {process.returncode}: {log_file.read_text()[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise SystemExit("genlab serve did not become healthy within 180 s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@dataclass
+class Level:
+    clients: int
+    seconds: float = 0.0
+    ttft: list[float] = field(default_factory=list)
+    e2e: list[float] = field(default_factory=list)
+    tokens: int = 0
+    done: int = 0
+    status: dict[str, int] = field(default_factory=dict)
+    lost: int = 0
+
+    def count(self, key: str) -> None:
+        self.status[key] = self.status.get(key, 0) + 1
+
+
+async def one_request(http: httpx.AsyncClient, url: str, body: dict, level: Level) -> None:
+    started = time.perf_counter()
+    first = None
+    finished = False
+    try:
+        async with http.stream("POST", url + "/v1/completions", json=body) as response:
+            if response.status_code != 200:
+                await response.aread()
+                level.count(str(response.status_code))
+                return
+            async for line in response.aiter_lines():
+                if not line.startswith("data: "):
+                    continue
+                data = line[6:]
+                if data == "[DONE]":
+                    finished = True
+                    break
+                chunk = json.loads(data)
+                if "error" in chunk:
+                    level.count("stream-error")
+                    return
+                if first is None and any(c.get("text") for c in chunk.get("choices", [])):
+                    first = time.perf_counter()
+                if chunk.get("usage"):
+                    level.tokens += chunk["usage"]["completion_tokens"]
+    except (httpx.HTTPError, json.JSONDecodeError) as exc:
+        level.count(type(exc).__name__)
+        level.lost += 1
+        return
+    if not finished:
+        level.lost += 1
+        return
+    end = time.perf_counter()
+    level.done += 1
+    level.count("200")
+    level.e2e.append(end - started)
+    if first is not None:
+        level.ttft.append(first - started)
+
+
+async def drive(url: str, clients: int, args: argparse.Namespace, prompts: list[str]) -> Level:
+    level = Level(clients)
+    rng = random.Random(clients)
+    limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(300.0), limits=limits) as http:
+        started = time.perf_counter()
+        stop_at = started + args.duration
+
+        async def client(i: int) -> None:
+            n = 0
+            while time.perf_counter() < stop_at:
+                body = {"model": "gpt-6x384", "prompt": rng.choice(prompts), "max_tokens": args.max_tokens,
+                        "temperature": 0.8, "seed": 1000 * i + n, "ignore_eos": True, "stream": True,
+                        "stream_options": {"include_usage": True}}
+                await one_request(http, url, body, level)
+                n += 1
+
+        async def progress() -> None:
+            while True:
+                await asyncio.sleep(5)
+                log(f"  {clients} clients: {time.perf_counter() - started:5.1f} s, {level.done} requests done, "
+                    f"{level.tokens} tokens")
+
+        ticker = asyncio.create_task(progress())
+        await asyncio.gather(*(client(i) for i in range(clients)))
+        ticker.cancel()
+        level.seconds = time.perf_counter() - started
+    return level
+
+
+def pct(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)) * 1000, 1) if values else None
+
+
+def summary(level: Level) -> dict:
+    five = sum(v for k, v in level.status.items() if k.isdigit() and k.startswith("5"))
+    return {
+        "clients": level.clients,
+        "seconds": round(level.seconds, 1),
+        "requests": level.done,
+        "requests_per_s": round(level.done / level.seconds, 2),
+        "tokens_per_s": round(level.tokens / level.seconds, 1),
+        "ttft_p50_ms": pct(level.ttft, 50),
+        "ttft_p99_ms": pct(level.ttft, 99),
+        "e2e_p50_ms": pct(level.e2e, 50),
+        "e2e_p99_ms": pct(level.e2e, 99),
+        "status": level.status,
+        "errors_5xx": five,
+        "lost": level.lost,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, help="a trained GPT run to serve (default: build one)")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/genlab-serve-bench"))
+    parser.add_argument("--train-steps", type=int, default=5)
+    parser.add_argument("--levels", default="1,8,32", help="concurrent clients per level")
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds per level (at most 60)")
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--max-concurrency", type=int, default=8, help="the server's --max-concurrency")
+    parser.add_argument("--max-queue", type=int, default=64, help="the server's --max-queue")
+    parser.add_argument("--workers", type=int, default=1, help="the server's --workers")
+    parser.add_argument("--threads", type=int, default=1, help="the server's --threads (0: PyTorch's default)")
+    args = parser.parse_args()
+    args.duration = min(args.duration, 60.0)
+    args.work.mkdir(parents=True, exist_ok=True)
+
+    run = args.run or build_run(args.work, args)
+    if run.name != "gpt-6x384":  # the model id is the directory's name
+        link = args.work / "gpt-6x384"
+        if not link.exists():
+            link.symlink_to(run.resolve(), target_is_directory=True)
+        run = link
+    text = DATA.read_text(encoding="utf-8")
+    rng = random.Random(0)
+    prompts = [text[i:i + 64] for i in (rng.randrange(len(text) - 64) for _ in range(256))]
+    levels = [int(n) for n in args.levels.split(",")]
+    results = []
+    with server(run, args, args.work / "serve.log") as url:
+        asyncio.run(drive(url, 1, argparse.Namespace(**{**vars(args), "duration": 2.0}), prompts))  # warm-up
+        for clients in levels:
+            log(f"level: {clients} concurrent streaming clients for {args.duration:g} s")
+            result = summary(asyncio.run(drive(url, clients, args, prompts)))
+            results.append(result)
+            log(f"  {result['requests']} requests, {result['requests_per_s']} req/s, {result['tokens_per_s']} tokens/s"
+                f" · TTFT p50 {result['ttft_p50_ms']} ms p99 {result['ttft_p99_ms']} ms · end-to-end p50 "
+                f"{result['e2e_p50_ms']} ms p99 {result['e2e_p99_ms']} ms · status {result['status']} · "
+                f"lost {result['lost']}")
+    at8 = next((r for r in results if r["clients"] == 8), None)
+    claim = {
+        "zero_5xx": all(r["errors_5xx"] == 0 for r in results),
+        "none_lost": all(r["lost"] == 0 for r in results),
+        "ttft_p99_under_200ms_at_8": None if at8 is None or at8["ttft_p99_ms"] is None
+        else at8["ttft_p99_ms"] < TTFT_TARGET_MS,
+    }
+    log(f"claim: {claim}")
+    print(json.dumps({"benchmark": "serve_load", "model": "gpt 6 layers x 384 dim, char tokens", "cpu_count":
+                      os.cpu_count(), "max_tokens": args.max_tokens, "server": {
+                          "max_concurrency": args.max_concurrency, "max_queue": args.max_queue,
+                          "workers": args.workers, "threads": args.threads}, "levels": results, "claim": claim}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""``genlab serve RUN [RUN …]``: an OpenAI-compatible HTTP API and a web playground for trained runs.
+
+Safe by default: listens on 127.0.0.1 only, caps ``max_tokens``, request size and concurrent
+generations; ``--api-key`` (or ``GENLAB_API_KEY``) requires ``Authorization: Bearer KEY`` on ``/v1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import socket
+import sys
+
+from genlab.cli.args import add_device, nonneg_int, positive_int
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="serve trained runs over an OpenAI-compatible HTTP API with a playground",
+                       description="Serve runs at /v1/models, /v1/completions, /v1/chat/completions (streaming, "
+                       "logprobs), /healthz, and a playground at /. Model ids are the run directories' names.")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run directories to serve")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 exposes it)")
+    p.add_argument("--port", type=nonneg_int, default=8000, help="port (0: pick a free one and print it)")
+    p.add_argument("--api-key", default=os.environ.get("GENLAB_API_KEY"),
+                   help="require `Authorization: Bearer KEY` on /v1 (default: $GENLAB_API_KEY, else none)")
+    p.add_argument("--max-concurrency", type=positive_int, default=8,
+                   help="requests generating at once; they take turns token by token (more: slower tokens each)")
+    p.add_argument("--workers", type=positive_int, default=1,
+                   help="threads computing tokens (try one per CPU core together with --threads 1)")
+    p.add_argument("--max-queue", type=nonneg_int, default=32,
+                   help="requests that may wait for a slot; more get 429")
+    p.add_argument("--queue-timeout", type=positive_int, default=30,
+                   help="seconds a request may wait for a slot before it gets 503")
+    p.add_argument("--max-tokens-cap", type=positive_int, default=1024,
+                   help="largest max_tokens a request may ask for (also the chat default)")
+    p.add_argument("--max-body-bytes", type=positive_int, default=1_000_000, help="largest request body")
+    p.add_argument("--max-choices", type=positive_int, default=16, help="largest n × number of prompts")
+    p.add_argument("--which", default="best", choices=["best", "latest"], help="which checkpoint to load")
+    p.add_argument("--quantize", choices=["none", "int8"], default="none",
+                   help="int8: weight-only quantized decoding (neural models)")
+    p.add_argument("--threads", type=positive_int,
+                   help="PyTorch CPU threads (default: PyTorch's choice; 1 suits many concurrent generations)")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    add_device(p)
+    p.set_defaults(func=run)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind before loading anything slow, so a taken port is a one-line error, and port 0 can be printed."""
+    from genlab.errors import GenlabError
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise GenlabError(f"--host {host}: cannot resolve it ({exc.strerror})") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise GenlabError(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                          "(is another server using it? choose another --port)") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _make_server(config, on_exit):
+    """A uvicorn server (defined here, on demand: uvicorn is an optional dependency)."""
+    import asyncio
+    import contextlib
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """Ctrl-C / SIGTERM also ends running generations at once (their clients get an error event), so
+        shutting down does not wait out a long stream."""
+
+        def handle_exit(self, sig, frame) -> None:
+            super().handle_exit(sig, frame)
+            with contextlib.suppress(RuntimeError):  # in a signal handler: only schedule the work
+                asyncio.get_running_loop().call_soon_threadsafe(on_exit)
+
+    return Server(config)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from genlab.serve import ServeLimits, create_app, load_runs
+    except ModuleNotFoundError as exc:
+        from genlab.errors import GenlabError
+
+        raise GenlabError(f"genlab serve needs the serve extra ({exc.name} is missing): "
+                          "pip install 'genlab[serve]'") from None
+    from genlab.cli.args import resolve_device
+
+    limits = ServeLimits(max_concurrency=args.max_concurrency, workers=args.workers, max_queue=args.max_queue,
+                         queue_timeout=float(args.queue_timeout), max_tokens_cap=args.max_tokens_cap,
+                         max_body_bytes=args.max_body_bytes, max_choices=args.max_choices)
+    limits.validate()
+    device = resolve_device(args.device)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    sock = _bind(args.host, args.port)
+    try:
+        registry = load_runs(args.runs, device=device, which=args.which, quantize=args.quantize)
+        app = create_app(registry, limits, api_key=args.api_key)
+        host, port = sock.getsockname()[:2]
+        shown = f"[{host}]" if ":" in host else host
+        if not _is_loopback(host) and not args.api_key:
+            print(f"genlab serve: warning: listening on {host} without --api-key: anyone who can reach this "
+                  "machine can use the models", file=sys.stderr)
+        print(f"genlab serve: {', '.join(registry.ids())} at http://{shown}:{port}/v1 "
+              f"(playground: http://{shown}:{port}/) — Ctrl-C stops", file=sys.stderr, flush=True)
+        config = uvicorn.Config(app, log_level=args.log_level, timeout_graceful_shutdown=5, server_header=False)
+        _make_server(config, app.state.genlab.shut_down).run(sockets=[sock])
+    finally:
+        sock.close()
+    return 0

@@ -1,0 +1,89 @@
+"""``genlab serve`` on the command line: problems it can detect before serving are one line, exit 2."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from genlab.cli import main
+
+
+def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("genlab: error:") and "\n" not in err and "Traceback" not in err
+    return err
+
+
+def test_missing_run_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", str(tmp_path / "nope"), "--port", "0"]) == 2
+    assert "nope" in _error_line(capsys)
+
+
+def test_directory_without_a_trained_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", str(tmp_path), "--port", "0"]) == 2
+    assert "config.json" in _error_line(capsys)
+
+
+def test_port_in_use(markov_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        assert main(["serve", str(markov_run), "--port", str(port)]) == 2
+    assert "--port" in _error_line(capsys)
+
+
+def test_two_runs_with_the_same_name(markov_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    twin = tmp_path / markov_run.name
+    twin.symlink_to(markov_run, target_is_directory=True)
+    assert main(["serve", str(markov_run), str(twin), "--port", "0"]) == 2
+    assert "both named" in _error_line(capsys)
+
+
+@pytest.mark.parametrize("flags", [["--max-body-bytes", "10"], ["--max-concurrency", "0"], ["--port", "-1"],
+                                   ["--quantize", "int4"]])
+def test_bad_flags(markov_run: Path, flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        code = main(["serve", str(markov_run), *flags])
+    except SystemExit as exc:  # argparse's own one-line error
+        code = exc.code
+    assert code == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_help_lists_the_contract(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--host", "--port", "--api-key", "--max-concurrency", "--max-tokens-cap", "--max-body-bytes",
+                 "--device", "--quantize"):
+        assert flag in text
+    assert "127.0.0.1" in text
+
+
+def test_ctrl_c_ends_running_streams_with_an_error_event_and_exits(markov_run: Path, tmp_path: Path,
+                                                                   start_server) -> None:
+    import json
+    import signal
+    import subprocess
+
+    import httpx
+
+    endless = {"model": markov_run.name, "prompt": "the", "max_tokens": 1_000_000, "ignore_eos": True,
+               "stream": True}
+    with start_server([markov_run], tmp_path, "--max-tokens-cap", "1000000") as srv, \
+            httpx.stream("POST", srv.api + "/completions", json=endless, timeout=60) as stream:
+        lines = stream.iter_lines()
+        assert next(lines).startswith("data: {")
+        srv.process.send_signal(signal.SIGINT)
+        events = [line for line in lines if line.startswith("data: ")]
+        assert json.loads(events[-1].removeprefix("data: "))["error"]["code"] == "shutting_down"
+        try:
+            code = srv.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail("genlab serve did not exit after Ctrl-C")
+        assert code == 130, srv.log_text()  # the CLI's exit status for Ctrl-C
+        assert "Traceback" not in srv.log_text()
