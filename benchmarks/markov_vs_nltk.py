@@ -175,6 +175,7 @@ def main() -> int:
     log("\n== generation ==")
     import markovify
 
+    from genlab.cli.generate_cmd import exact_chain_samples
     from genlab.generate import SamplingConfig, complete
 
     corpus = "\n".join(" ".join(line) for line in train_lines)
@@ -207,20 +208,32 @@ def main() -> int:
             f"{gen[f'genlab_sample_batch{batch}_sentences_per_s']:,.0f} sentences/s ({cut} cut at 200 tokens)")
     log("a genlab sentence: " + " ".join(names[i] for i in sample))
     tokenizer = WordTokenizer([" " + w for w in words])  # renders each word token with a leading space
+    # `genlab generate RUN --temperature 1` goes through the chain's sampler (exact_chain_samples); any other
+    # temperature, top-k or top-p goes through the shared loop with dense [B, V] rows
     done = seed = 0
     started = time.perf_counter()
     while time.perf_counter() - started < args.gen_seconds:
-        out = complete(model, tokenizer, "", SamplingConfig(max_tokens=200, temperature=1.0, seed=seed), num=1)
+        plain = SamplingConfig(max_tokens=200, temperature=1.0, seed=seed)
+        done += len(exact_chain_samples(model, tokenizer, "", plain, 1))
+        seed += 1
+    gen["genlab_generate_cli_batch1_sentences_per_s"] = round(done / (time.perf_counter() - started), 1)
+    log(f"`genlab generate --temperature 1` (chain sampler, batch 1): "
+        f"{gen['genlab_generate_cli_batch1_sentences_per_s']:,.0f} sentences/s")
+    done = seed = 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < args.gen_seconds:
+        out = complete(model, tokenizer, "", SamplingConfig(max_tokens=200, temperature=0.8, seed=seed), num=1)
         seed += 1
         done += out[0].finish_reason == "stop"
-    gen["genlab_generate_loop_batch1_sentences_per_s"] = round(done / (time.perf_counter() - started), 1)
-    log(f"genlab shared sampling loop (`genlab generate`, batch 1): "
-        f"{gen['genlab_generate_loop_batch1_sentences_per_s']:,.0f} sentences/s")
+    gen["genlab_generate_loop_t0.8_batch1_sentences_per_s"] = round(done / (time.perf_counter() - started), 1)
+    log(f"shared sampling loop (`genlab generate --temperature 0.8`, batch 1): "
+        f"{gen['genlab_generate_loop_t0.8_batch1_sentences_per_s']:,.0f} sentences/s")
     results["generation"] = {
         "markovify_build_s": round(build_s, 3), "markovify_sentences_per_s": round(mk_rate, 1),
         "markovify_failures": failures, **gen,
         "genlab_sample_batch1_vs_markovify": round(gen["genlab_sample_batch1_sentences_per_s"] / mk_rate, 2),
         "genlab_sample_batch256_vs_markovify": round(gen["genlab_sample_batch256_sentences_per_s"] / mk_rate, 2),
+        "genlab_generate_cli_vs_markovify": round(gen["genlab_generate_cli_batch1_sentences_per_s"] / mk_rate, 2),
     }
 
     summary = {

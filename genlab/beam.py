@@ -25,12 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from genlab.beam_defaults import DEFAULT_LENGTH_PENALTY, DEFAULT_MAX_LENGTH_EXTRA, DEFAULT_MAX_LENGTH_RATIO
 from genlab.errors import GenlabError
 from genlab.tokenizers import BOS_ID, EOS_ID, Tokenizer
-
-DEFAULT_LENGTH_PENALTY = 0.6
-DEFAULT_MAX_LENGTH_RATIO = 2.0
-DEFAULT_MAX_LENGTH_EXTRA = 10
 
 
 @dataclass

@@ -134,7 +134,9 @@ def torch_load(path: str | Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for damaged files
-        raise GenlabError(f"{path} is corrupted or not a genlab training state ({exc})") from exc
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise GenlabError(f"{path} is corrupted or not a genlab training state ({first_line}); "
+                          "delete it to start over, or resume from a copy") from exc
 
 
 def run_dir(path: str | Path, must_exist: bool = True) -> Path:

@@ -261,6 +261,10 @@ class TokenStore:
     def __init__(self, run: str | Path) -> None:
         self.run = Path(run)
         self.meta = read_json(self.run / "meta.json")
+        if self.meta.get("format") == "genlab-pairs-store":
+            raise GenlabError(f"{self.run} holds parallel pairs, not a text corpus: train an encoder-decoder on it "
+                              f"(`genlab train {self.run} --model rnn-attn` or `--model transformer`), or prepare a "
+                              "corpus with `genlab prepare --corpus` for a language model")
         if self.meta.get("format") != "genlab-token-store":
             raise GenlabError(f"{self.run / 'meta.json'} is not a genlab token store; run `genlab prepare`")
         self.dtype = np.dtype(self.meta["dtype"])

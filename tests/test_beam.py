@@ -156,7 +156,7 @@ def test_returned_score_is_the_models_log_probability(trained):
             assert h.alternatives[0] is h and len(h.alternatives) >= 1
             for alt in h.alternatives:
                 assert alt.score == pytest.approx(model_logprob(model, row, alt.tokens, alt.finish_reason == "eos"),
-                                                  abs=1e-5)
+                                                  abs=1e-4)  # float32 sums, batched vs one row
     t_model = transformer_model()
     src = pad_batch([np.array([5, 6, 7, EOS_ID]), np.array([9, EOS_ID]), np.array([11, 12, 13, 14, 15, EOS_ID])])
     for k in (1, 4):

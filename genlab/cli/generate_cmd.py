@@ -54,12 +54,34 @@ def sampling_config(args: argparse.Namespace):
                           top_p=args.top_p, seed=args.seed, stop=tuple(args.stop))
 
 
+def exact_chain_samples(model, tokenizer, prompt: str, cfg, num: int) -> list[str] | None:
+    """Continuations of ``prompt`` from a Markov chain's own sampler, or None where it does not apply.
+
+    At temperature 1 with no top-k, top-p or stop text, sampling a chain needs no dense ``[B, V]`` row:
+    ``MarkovChain.sample`` draws each token with one uniform and a few binary searches, which is what
+    lets plain ``genlab generate`` on a chain outpace markovify. Other settings use the shared loop.
+    """
+    from genlab.tokenizers import EOS_ID
+
+    plain = cfg.temperature == 1.0 and cfg.top_k is None and cfg.top_p in (None, 1.0) and not cfg.stop
+    if not plain or not callable(getattr(model, "sample", None)) or cfg.max_tokens == 0:
+        return None
+    rows = model.sample(num, max_tokens=cfg.max_tokens, seed=cfg.seed, prompt=tokenizer.encode(prompt))
+    return [tokenizer.decode([int(t) for t in row if t != EOS_ID]) for row in rows]
+
+
 def run(args: argparse.Namespace) -> int:
     from genlab.generate import complete, stream
 
     model, tokenizer, device = load_for_generation(args)
     cfg = sampling_config(args)
     out = sys.stdout
+    texts = exact_chain_samples(model, tokenizer, args.prompt, cfg, args.num)
+    if texts is not None:
+        for i, text in enumerate(texts):
+            head = "" if args.num == 1 else ("\n" if i else "") + f"--- sample {i + 1} ---\n"
+            out.write(f"{head}{args.prompt}{text}\n")
+        return 0
     if args.num == 1:
         out.write(args.prompt)
         for delta in stream(model, tokenizer, args.prompt, cfg, num=1, device=device):

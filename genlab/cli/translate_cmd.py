@@ -12,14 +12,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from genlab.beam_defaults import DEFAULT_LENGTH_PENALTY, DEFAULT_MAX_LENGTH_RATIO
 from genlab.cli.args import add_device, nonneg_float, positive_int
 
 FILE_BATCH = 32  # lines translated together when reading a file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from genlab.beam import DEFAULT_LENGTH_PENALTY, DEFAULT_MAX_LENGTH_RATIO
-
     p = sub.add_parser("translate", help="translate lines with an encoder-decoder run",
                        description="Greedy or beam-search decoding of an rnn-attn or transformer run; "
                        "one output line per input line.")

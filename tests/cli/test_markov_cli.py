@@ -149,3 +149,21 @@ def test_truncated_model_file_is_a_clear_error(run, tmp_path):
     out = genlab("eval", str(broken), "--split", "val", "--quiet")
     assert out.returncode == 2
     assert "truncated" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_temperature_one_uses_the_chains_exact_sampler(run, capsys):
+    from genlab.models import load_model
+    from genlab.tokenizers import EOS_ID
+
+    args = ["generate", str(run), "--num", "3", "--prompt", "the ", "--max-tokens", "60", "--temperature", "1",
+            "--seed", "7"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    model, tokenizer, _ = load_model(run)
+    rows = model.sample(3, max_tokens=60, seed=7, prompt=tokenizer.encode("the "))
+    expected = [tokenizer.decode([int(t) for t in row if t != EOS_ID]) for row in rows]
+    samples = re.findall(r"--- sample (\d) ---\n(.*)", printed)
+    assert [text for _, text in samples] == ["the " + e for e in expected]
+    assert main(args) == 0 and capsys.readouterr().out == printed  # same seed, same text
+    one = genlab("generate", str(run), "--temperature", "1", "--seed", "3", "--max-tokens", "30")
+    assert one.returncode == 0 and "--- sample" not in one.stdout and one.stdout.strip()
