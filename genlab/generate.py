@@ -55,6 +55,7 @@ def filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None) 
         probs = torch.softmax(sorted_logits, dim=-1)
         before = torch.cumsum(probs, dim=-1) - probs  # mass strictly before each token
         drop_sorted = before >= top_p
+        drop_sorted[..., 0] = False  # the most likely token always stays (even when the row is NaN)
         drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
         logits = logits.masked_fill(drop, float("-inf"))
     return logits
@@ -68,12 +69,21 @@ def _safe_log_softmax(logits: torch.Tensor) -> torch.Tensor:
     return torch.log_softmax(logits, dim=-1)
 
 
-def choose(logits: torch.Tensor, cfg: SamplingConfig, generator: torch.Generator | None) -> torch.Tensor:
-    """Pick the next token per row from ``[B, V]`` scores."""
-    logprobs = _safe_log_softmax(logits)
-    if cfg.temperature == 0:
+#: temperatures below this sample like greedy decoding (dividing by them overflows float32)
+GREEDY_BELOW = 1e-5
+
+
+def choose(logits: torch.Tensor, cfg: SamplingConfig, generator: torch.Generator | None,
+           logprobs: torch.Tensor | None = None) -> torch.Tensor:
+    """Pick the next token per row from ``[B, V]`` scores (``logprobs``: their log-softmax, if known)."""
+    if logprobs is None:
+        logprobs = _safe_log_softmax(logits)
+    if cfg.temperature < GREEDY_BELOW:
         return logprobs.argmax(dim=-1)
-    scaled = filter_logits(logprobs / cfg.temperature, cfg.top_k, cfg.top_p)
+    # shifting each row so its best token scores 0 keeps that token finite after dividing by a small
+    # temperature, so softmax never sees a row of -inf (which would give NaN probabilities)
+    shifted = logprobs - logprobs.max(dim=-1, keepdim=True).values
+    scaled = filter_logits(shifted / cfg.temperature, cfg.top_k, cfg.top_p)
     probs = torch.softmax(scaled, dim=-1)
     return torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(-1).to(logits.device)
 
@@ -192,14 +202,17 @@ def stream(model: LanguageModel, tokenizer: Tokenizer, prompt: str | Sequence[in
         produced = 0
         while True:
             logprobs = _safe_log_softmax(logits)
-            nxt = choose(logits, cfg, generator)
-            chosen_lp = logprobs.gather(-1, nxt.unsqueeze(-1)).squeeze(-1).tolist()
+            nxt = choose(logits, cfg, generator, logprobs)
+            chosen = logprobs.gather(-1, nxt.unsqueeze(-1)).squeeze(-1)
+            # one device-to-host copy per token: the ids and their log-probabilities together
+            picked = torch.stack([nxt.double(), chosen.double()], dim=-1).tolist()
             tops = None
             if cfg.top_logprobs:
                 vals, idx = torch.topk(logprobs, min(cfg.top_logprobs, logprobs.shape[-1]), dim=-1)
                 tops = (vals.tolist(), idx.tolist())
             produced += 1
-            for i, tid in enumerate(nxt.tolist()):
+            chosen_lp = [lp for _, lp in picked]
+            for i, tid in enumerate(int(t) for t, _ in picked):
                 if not alive[i]:
                     continue
                 info = TokenInfo(tid, _token_text(tokenizer, tid), chosen_lp[i])

@@ -227,3 +227,21 @@ def test_bad_sampling_settings_are_clear_errors(cfg):
     tok = train("char", ["ab"])
     with pytest.raises(GenlabError):
         complete(BigramTable(torch.zeros(tok.vocab_size, tok.vocab_size)), tok, "a", cfg)
+
+
+@pytest.mark.parametrize("temperature,top_p", [(1e-39, None), (1e-39, 0.5), (1e-6, None), (2e-5, 1e-9),
+                                               (100.0, 1e-9)])
+def test_tiny_temperature_and_top_p_never_give_nan(temperature, top_p):
+    """Extreme settings sample like greedy (or keep the best token) instead of crashing multinomial."""
+    tok = train("char", ["abcdefgh"])
+    scores = torch.randn(tok.vocab_size, tok.vocab_size, generator=torch.Generator().manual_seed(1))
+    scores[:, EOS_ID] = float("-inf")  # impossible tokens stay impossible
+    scores[2:6] = 0.0  # flat rows: the best token's log-probability is far from 0
+    model = BigramTable(scores)
+    cfg = SamplingConfig(max_tokens=10, temperature=temperature, top_p=top_p, seed=3, stop_at_eos=False)
+    got = complete(model, tok, "a", cfg)[0]
+    assert len(got.tokens) == 10
+    assert all(math.isfinite(t.logprob) and t.id != EOS_ID for t in got.tokens)
+    if temperature < 1e-5:  # below the threshold: exactly greedy
+        greedy = complete(model, tok, "a", SamplingConfig(max_tokens=10, temperature=0, stop_at_eos=False))[0]
+        assert [t.id for t in got.tokens] == [t.id for t in greedy.tokens]

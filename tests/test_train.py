@@ -293,3 +293,46 @@ def test_bfloat16_autocast_trains(run):
     result = fit(task, config(max_steps=2, dtype="bfloat16"), run, mc, progress=False)
     assert result.steps == 2 and math.isfinite(result.last_val_loss)
     assert all(math.isfinite(loss) for _, loss in train_losses(run))
+
+
+def test_half_precision_on_a_cpu_without_amx_keeps_float32_and_says_so(monkeypatch, capsys):
+    from genlab import train as train_module
+
+    monkeypatch.setattr(train_module, "cpu_has_amx", lambda: False)
+    assert train_module.resolve_dtype("bfloat16", "cpu") == "float32"
+    assert "training in float32" in capsys.readouterr().err
+    assert train_module.resolve_dtype("float16", "cpu") == "float32"
+    monkeypatch.setattr(train_module, "cpu_has_amx", lambda: True)
+    assert train_module.resolve_dtype("bfloat16", "cpu") == "bfloat16"
+    assert train_module.resolve_dtype("float16", "cpu") == "float32"
+    assert train_module.resolve_dtype("bfloat16", "cuda:0") == "bfloat16"  # GPUs autocast as asked
+    assert train_module.resolve_dtype("float32", "cpu") == "float32"
+
+
+def test_grad_accumulation_that_does_not_divide_evenly_gives_the_full_batch_gradient(run):
+    """5 rows in micro-batches of at most 2 (2+2+1), each weighted by its tokens: one batch of 5's gradient."""
+    from genlab.train import accumulate
+    from genlab.training.distributed import micro_slices
+
+    task, mc = task_and_config(run)
+    assert [s.stop - s.start for s in micro_slices(5, 2)] == [2, 2, 1]
+    grads = []
+    for micro in (5, 2):
+        torch.manual_seed(0)
+        model = task.build_model(mc)
+        cfg = _Micro(config(batch_size=5, grad_accum=1), micro)
+        _, tokens = accumulate(model, task, cfg, np.random.default_rng(5), "cpu",
+                               lambda: torch.autocast("cpu", enabled=False), None)
+        assert tokens == 5 * 16
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-6, rtol=1e-4)
+
+
+class _Micro:
+    """A TrainConfig whose micro-batch does not divide the batch (as under torchrun with uneven shares)."""
+
+    def __init__(self, cfg: TrainConfig, micro: int) -> None:
+        self._cfg, self.micro_batch = cfg, micro
+
+    def __getattr__(self, name):
+        return getattr(self._cfg, name)
