@@ -70,9 +70,10 @@ def server(run: Path, args: argparse.Namespace, log_file: Path):
     port = free_port()
     cmd = [sys.executable, "-m", "genlab", "serve", str(run), "--host", "127.0.0.1", "--port", str(port),
            "--device", "cpu", "--log-level", "warning", "--max-concurrency", str(args.max_concurrency),
-           "--workers", str(args.workers),
            "--max-queue", str(args.max_queue), "--queue-timeout", "120",
            "--max-tokens-cap", str(max(args.max_tokens, 16))]
+    if args.workers:
+        cmd += ["--workers", str(args.workers)]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
     log("starting: " + " ".join(cmd[2:]))
@@ -216,8 +217,8 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--max-concurrency", type=int, default=8, help="the server's --max-concurrency")
     parser.add_argument("--max-queue", type=int, default=64, help="the server's --max-queue")
-    parser.add_argument("--workers", type=int, default=1, help="the server's --workers")
-    parser.add_argument("--threads", type=int, default=1, help="the server's --threads (0: PyTorch's default)")
+    parser.add_argument("--workers", type=int, default=0, help="the server's --workers (0: the server's default)")
+    parser.add_argument("--threads", type=int, default=0, help="the server's --threads (0: the server's default)")
     args = parser.parse_args()
     args.duration = min(args.duration, 60.0)
     args.work.mkdir(parents=True, exist_ok=True)
@@ -254,7 +255,8 @@ def main() -> None:
     print(json.dumps({"benchmark": "serve_load", "model": "gpt 6 layers x 384 dim, char tokens", "cpu_count":
                       os.cpu_count(), "max_tokens": args.max_tokens, "server": {
                           "max_concurrency": args.max_concurrency, "max_queue": args.max_queue,
-                          "workers": args.workers, "threads": args.threads}, "levels": results, "claim": claim}))
+                          "workers": args.workers or "default", "threads": args.threads or "default"},
+        "levels": results, "claim": claim}))
 
 
 if __name__ == "__main__":

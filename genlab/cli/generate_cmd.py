@@ -17,7 +17,7 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stop", action="append", default=[], help="stop when this text appears (repeatable)")
     p.add_argument("--which", default="best", choices=["best", "latest"], help="which checkpoint")
     p.add_argument("--quantize", choices=["none", "int8"], default="none",
-                   help="int8: weight-only quantized decoding (neural models)")
+                   help="int8: int8 weights with per-call activation quantization (CPU, neural models)")
     add_device(p)
 
 

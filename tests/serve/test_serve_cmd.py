@@ -87,3 +87,15 @@ def test_ctrl_c_ends_running_streams_with_an_error_event_and_exits(markov_run: P
             pytest.fail("genlab serve did not exit after Ctrl-C")
         assert code == 130, srv.log_text()  # the CLI's exit status for Ctrl-C
         assert "Traceback" not in srv.log_text()
+
+
+def test_cpu_serving_defaults_to_a_worker_per_core_with_one_thread_each(monkeypatch) -> None:
+    from genlab.cli.serve_cmd import serving_threads
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert serving_threads("cpu", None, None) == (2, 1)
+    assert serving_threads("cpu", 1, None) == (1, None)  # one worker: PyTorch's own threading
+    assert serving_threads("cpu", 3, 2) == (3, 2)  # explicit values win
+    assert serving_threads("cuda", None, None) == (1, None)
+    monkeypatch.setattr("os.cpu_count", lambda: 64)
+    assert serving_threads("cpu", None, None) == (8, 1)
