@@ -26,6 +26,17 @@ def nonneg_int(text: str) -> int:
     return value
 
 
+def port_number(text: str) -> int:
+    """A TCP port, 0–65535 (0: let the system pick a free one)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0–65535, got {text!r}")
+    return value
+
+
 def nonneg_float(text: str) -> float:
     try:
         value = float(text)

@@ -12,7 +12,7 @@ import os
 import socket
 import sys
 
-from genlab.cli.args import add_device, nonneg_int, positive_int
+from genlab.cli.args import add_device, nonneg_int, port_number, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("runs", nargs="+", metavar="RUN", help="run directories to serve")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 exposes it)")
-    p.add_argument("--port", type=nonneg_int, default=8000, help="port (0: pick a free one and print it)")
+    p.add_argument("--port", type=port_number, default=8000, help="port (0: pick a free one and print it)")
     p.add_argument("--api-key", default=os.environ.get("GENLAB_API_KEY"),
                    help="require `Authorization: Bearer KEY` on /v1 (default: $GENLAB_API_KEY, else none)")
     p.add_argument("--max-concurrency", type=positive_int, default=8,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -99,3 +101,11 @@ def test_cpu_serving_defaults_to_a_worker_per_core_with_one_thread_each(monkeypa
     assert serving_threads("cuda", None, None) == (1, None)
     monkeypatch.setattr("os.cpu_count", lambda: 64)
     assert serving_threads("cpu", None, None) == (8, 1)
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "http"])
+def test_a_port_outside_0_to_65535_is_a_usage_error(port, tmp_path) -> None:
+    done = subprocess.run([sys.executable, "-m", "genlab", "serve", str(tmp_path), "--port", port],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "port number 0–65535" in done.stderr and len(done.stderr.strip().splitlines()) == 1
