@@ -296,3 +296,24 @@ def test_sequential_windows_cover_the_split_once():
     targets = np.concatenate([w[1:] for _, w in windows])
     assert targets.tolist() == list(range(1, 23))
     assert len(list(sequential_windows(data, 5, max_windows=2))) == 2
+
+
+def test_window_reader_reads_a_whole_file_map_with_positioned_reads_and_slices_by_indexing(tmp_path):
+    from genlab.tokens import WindowReader
+
+    path = tmp_path / "split.bin"
+    np.arange(5000, dtype=np.uint16).tofile(path)
+    whole = np.memmap(path, dtype=np.uint16, mode="r")
+    starts = np.array([0, 17, 4990])
+    expected = (starts[:, None] + np.arange(10)).astype(np.int64)
+    reader = WindowReader(whole)
+    assert reader._fd is not None  # positioned reads: memory stays flat on large stores
+    assert np.array_equal(reader.read(starts, 10), expected)
+    part = whole[1000:]  # a slice keeps its parent's file name and offset: it must not be read by offset
+    sliced = WindowReader(part)
+    assert sliced._fd is None
+    assert np.array_equal(sliced.read(np.array([0, 5]), 3), [[1000, 1001, 1002], [1005, 1006, 1007]])
+    g1, g2 = np.random.default_rng(3), np.random.default_rng(3)
+    x1, y1 = random_windows(whole, 16, 4, g1)
+    x2, y2 = random_windows(np.asarray(whole), 16, 4, g2)
+    assert np.array_equal(x1.numpy(), x2.numpy()) and np.array_equal(y1.numpy(), y2.numpy())

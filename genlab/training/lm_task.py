@@ -10,8 +10,6 @@ that ``genlab eval`` reports.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,45 +20,7 @@ from torch.nn import functional as F
 
 from genlab.errors import GenlabError
 from genlab.models.presets import preset_for
-from genlab.tokens import TokenStore
-
-
-class WindowReader:
-    """Reads token windows of one split with positioned reads (``os.preadv``) into a fresh batch.
-
-    Why not index the memory map: on current Linux kernels the page cache holds large folios (2 MB
-    measured here), and a mapped read of a 65-token window maps the whole folio into the process, so
-    random windows over a large store count ever more of it as the trainer's resident memory (a
-    1 GB corpus: 2 GB RSS after 300 steps). A positioned read copies just the window's bytes from
-    the same page cache — one copy, as fancy indexing would make — and resident memory stays flat
-    whatever the corpus size. Platforms without ``os.preadv`` index the memory map instead.
-    """
-
-    def __init__(self, data: np.ndarray, path: Path) -> None:
-        self.data = data
-        self.dtype = data.dtype
-        self._fd = os.open(path, os.O_RDONLY) if hasattr(os, "preadv") and isinstance(data, np.memmap) else None
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def read(self, starts: np.ndarray, length: int) -> np.ndarray:
-        """``len(starts)`` windows of ``length`` ids as an int64 array ``(rows, length)``."""
-        if self._fd is None:
-            return self.data[starts[:, None] + np.arange(length)].astype(np.int64)
-        size = length * self.dtype.itemsize
-        buffer = bytearray(len(starts) * size)
-        view = memoryview(buffer)
-        for i, start in enumerate(starts.tolist()):
-            if os.preadv(self._fd, [view[i * size:(i + 1) * size]], start * self.dtype.itemsize) != size:
-                raise GenlabError("a token store split became shorter while training; re-run `genlab prepare`")
-        return np.frombuffer(buffer, dtype=self.dtype).reshape(len(starts), length).astype(np.int64)
-
-    def __del__(self) -> None:
-        if getattr(self, "_fd", None) is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._fd)
-
+from genlab.tokens import TokenStore, WindowReader
 
 #: flag name → model config field, for the flags that shape a language model
 MODEL_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "dropout", "tie_weights", "rnn_impl")
@@ -134,7 +94,7 @@ class LanguageModelTask:
 
     def _reader(self, name: str) -> WindowReader:
         if name not in self._readers:
-            self._readers[name] = WindowReader(self.store.split(name), self.store.run / f"{name}.bin")
+            self._readers[name] = WindowReader(self.store.split(name))
         return self._readers[name]
 
     def batch(self, split: str, batch_size: int, rng: np.random.Generator,
