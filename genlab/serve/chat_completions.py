@@ -16,14 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from genlab import chat
 from genlab.generate import TokenInfo
 from genlab.serve.body import read_json_object
-from genlab.serve.generation import (
-    ClientGone,
-    GenerationJob,
-    PromptStart,
-    collect,
-    generate_choices,
-    generation_failed,
-)
+from genlab.serve.generation import GenerationJob, PromptStart, collect_answer, generate_choices
 from genlab.serve.logprobs import chat_logprobs
 from genlab.serve.registry import ServedModel
 from genlab.serve.schemas import ChatCompletionRequest, parse_request
@@ -63,12 +56,9 @@ async def create_chat_completion(request: Request) -> Response:
     if req.stream:
         chunk_head = {**head, "object": "chat.completion.chunk"}
         return sse_response(_chunks(job, chunk_head, served, n, want_logprobs, req.include_usage), job.cancel)
-    try:
-        result = await collect(job, n, request.is_disconnected)
-    except ClientGone:
+    result = await collect_answer(job, n, request.is_disconnected)
+    if result is None:
         return Response(status_code=499)  # nginx's "client closed request": nobody reads it
-    except Exception as exc:
-        raise generation_failed(exc) from exc
     choices = [{
         "index": c.index,
         "message": {"role": "assistant", "content": "".join(c.text).lstrip(), "refusal": None},

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 
 from genlab.generate import TokenInfo
 from genlab.serve.body import read_json_object
-from genlab.serve.generation import ClientGone, GenerationJob, PromptStart, collect, generate_choices, generation_failed
+from genlab.serve.generation import GenerationJob, PromptStart, collect_answer, generate_choices
 from genlab.serve.logprobs import TextOffsets, completion_logprobs
 from genlab.serve.registry import ServedModel
 from genlab.serve.schemas import CompletionRequest, parse_request
@@ -37,12 +37,9 @@ async def create_completion(request: Request) -> Response:
     head = response_head("cmpl", "text_completion", served.id)
     if req.stream:
         return sse_response(_chunks(job, head, served, n, want_logprobs, req.include_usage), job.cancel)
-    try:
-        result = await collect(job, n, request.is_disconnected)
-    except ClientGone:
+    result = await collect_answer(job, n, request.is_disconnected)
+    if result is None:
         return Response(status_code=499)  # nginx's "client closed request": nobody reads it
-    except Exception as exc:
-        raise generation_failed(exc) from exc
     choices = []
     for c in result.choices:
         logprobs = None

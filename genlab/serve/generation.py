@@ -190,6 +190,16 @@ async def collect(job: GenerationJob, n: int, disconnected: Callable[[], Awaitab
     return Collected(choices, prompt_tokens, completion_tokens)
 
 
+async def collect_answer(job: GenerationJob, n: int, disconnected: Callable[[], Awaitable[bool]]) -> Collected | None:
+    """:func:`collect` for a non-streamed answer: None when the client left, errors as the client sees them."""
+    try:
+        return await collect(job, n, disconnected)
+    except ClientGone:
+        return None
+    except Exception as exc:
+        raise generation_failed(exc) from exc
+
+
 def generation_failed(exc: BaseException) -> APIError:
     """An error raised while generating, as the client should see it."""
     from genlab.errors import GenlabError
