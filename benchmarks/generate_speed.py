@@ -36,9 +36,9 @@ DIMS = {"n_layer": 6, "n_head": 6, "n_embd": 384, "block_size": 256}
 def train_model(run: Path, seconds: float, threads: int | None) -> None:
     """Fit the 6L/384d GPT for a short time budget (enough for a meaningful perplexity comparison)."""
     from genlab.models.gpt import GPTConfig, model_config_dict
-    from genlab.train import fit
     from genlab.training.config import TrainConfig
     from genlab.training.lm_task import LanguageModelTask
+    from genlab.training.loop import fit
 
     task = LanguageModelTask(run, "gpt")
     model_cfg = model_config_dict(GPTConfig(vocab_size=task.store.vocab_size, dropout=0.0, **DIMS))

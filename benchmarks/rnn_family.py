@@ -29,9 +29,9 @@ import torch
 
 from genlab.evaluate import perplexity
 from genlab.tokens import PrepareConfig, TokenStore, prepare
-from genlab.train import fit
 from genlab.training.config import TrainConfig
 from genlab.training.lm_task import LanguageModelTask
+from genlab.training.loop import fit
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "tinyshakespeare.txt"
 FAMILIES = ("rnn", "lstm", "gru", "gpt")

@@ -130,9 +130,9 @@ def main() -> int:
     args = p.parse_args()
 
     from genlab.models.gpt import GPTConfig, model_config_dict
-    from genlab.train import fit
     from genlab.training.config import TrainConfig
     from genlab.training.lm_task import LanguageModelTask
+    from genlab.training.loop import fit
     from genlab.training.metrics import MetricsLog
 
     if not args.data.is_file():

@@ -131,7 +131,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    from genlab.cli.args import resolve_device
+    from genlab.devices import resolve_device
 
     device = resolve_device(args.device)
     args.out.mkdir(parents=True, exist_ok=True)

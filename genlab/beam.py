@@ -199,8 +199,7 @@ def decode_batch(model, src: torch.Tensor, beam_size: int = 1, length_penalty_al
 
 def encode_sources(tokenizer: Tokenizer, texts: Sequence[str], device: str = "cpu") -> torch.Tensor:
     """Source texts → one right-padded ``[B, S]`` batch as the encoder expects (each ends in ``<eos>``)."""
-    from genlab.models.seq2seq import pad_batch
-    from genlab.pairs import encode_source
+    from genlab.pairs import encode_source, pad_batch
 
     return pad_batch([encode_source(tokenizer, t) for t in texts]).to(device)
 

@@ -146,7 +146,7 @@ def eval_cli(args: argparse.Namespace) -> int:
     if not args.run:
         raise GenlabError("genlab eval --bleu needs a run directory (or --hyp FILE --ref FILE)")
     from genlab.beam import translate_texts
-    from genlab.cli.args import resolve_device
+    from genlab.devices import resolve_device
     from genlab.models import load_model
     from genlab.pairs import PairStore
 

@@ -24,16 +24,19 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from genlab.checkpoint import read_json, save_numpy, write_json, write_text
 from genlab.corpus import SPLITS, assign_splits, iter_text_chunks, parse_ratios
 from genlab.errors import GenlabError
-from genlab.tokenizers import EOS_ID, Tokenizer
+from genlab.tokenizers import EOS_ID, PAD_ID, Tokenizer
 from genlab.tokenizers import load as load_tokenizer
 from genlab.tokenizers import train as train_tokenizer
+
+if TYPE_CHECKING:
+    import torch
 
 PAIRS_FORMAT = "genlab-pairs-store"
 SOURCE_TOKENIZER = "source_tokenizer.json"
@@ -390,3 +393,17 @@ def prepare_pairs_cli(args: argparse.Namespace) -> int:
     if meta["bad_lines_skipped"]:
         print(f"skipped {meta['bad_lines_skipped']:,} bad lines, e.g. " + "; ".join(meta["bad_lines"][:3]))
     return 0
+
+
+def pad_batch(seqs: list[np.ndarray], prefix: int | None = None, suffix: int | None = None) -> torch.Tensor:
+    """Right-pad id arrays with ``<pad>`` into one ``[B, T]`` int64 tensor, optionally adding a token
+    in front (``<bos>``) or behind (``<eos>``) each."""
+    extra = (prefix is not None) + (suffix is not None)
+    width = max(len(s) for s in seqs) + extra
+    out = np.full((len(seqs), width), PAD_ID, dtype=np.int64)
+    for i, s in enumerate(seqs):
+        row = ([prefix] if prefix is not None else []) + s.tolist() + ([suffix] if suffix is not None else [])
+        out[i, : len(row)] = row
+    import torch  # lazily: preparing pairs never needs PyTorch
+
+    return torch.from_numpy(out)

@@ -11,8 +11,8 @@ import torch
 from genlab.beam import beam_search, encode_sources, greedy, length_penalty, translate_texts
 from genlab.cli import main
 from genlab.models import load_model
-from genlab.models.seq2seq import build, pad_batch
-from genlab.pairs import PairStore
+from genlab.models.seq2seq import build
+from genlab.pairs import PairStore, pad_batch
 from genlab.tokenizers import BOS_ID, EOS_ID
 
 REAL = (4, 5, 6)  # the toy model's ordinary tokens

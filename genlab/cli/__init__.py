@@ -1,7 +1,7 @@
 """The ``genlab`` command: thin. Each verb lives in its own module with ``register(subparsers)``.
 
 Errors the user can fix (``GenlabError``, bad flags) are one line on stderr and exit status 2;
-``--verbose`` shows the traceback. Ctrl-C exits 130 (training saves first; see ``genlab.train``).
+``--verbose`` shows the traceback. Ctrl-C exits 130 (training saves first; see ``genlab.training.loop``).
 """
 
 from __future__ import annotations

@@ -37,13 +37,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from genlab.cli import build_parser
-    from genlab.cli.args import resolve_device
+    from genlab.devices import resolve_device
     from genlab.errors import GenlabError
     from genlab.evaluate import perplexity
     from genlab.generate import SamplingConfig, complete
     from genlab.models import load_model
     from genlab.tokens import PrepareConfig, TokenStore, prepare
-    from genlab.train import train_cli
+    from genlab.training.train_cli import train_cli
 
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not (out / MARKER).is_file():

@@ -37,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
         return eval_cli(args)
     if not args.run:
         raise GenlabError("genlab eval needs a run directory (or --hyp FILE --ref FILE)")
-    from genlab.cli.args import resolve_device
     from genlab.corpus import iter_text_chunks
+    from genlab.devices import resolve_device
     from genlab.evaluate import perplexity
     from genlab.models import load_model
     from genlab.tokens import TokenStore

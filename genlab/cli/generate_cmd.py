@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def load_for_generation(args: argparse.Namespace):
-    from genlab.cli.args import resolve_device
+    from genlab.devices import resolve_device
     from genlab.errors import GenlabError
     from genlab.models import load_model
 

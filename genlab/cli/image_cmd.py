@@ -146,7 +146,7 @@ def _apply_settings(model, items: list[str]):
 def train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from genlab.cli.args import resolve_device
+    from genlab.devices import resolve_device
     from genlab.errors import GenlabError
     from genlab.image import run as runs
     from genlab.image.data import load_data
@@ -194,7 +194,7 @@ def train(args: argparse.Namespace) -> int:
 def sample(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from genlab.cli.args import resolve_device
+    from genlab.devices import resolve_device
     from genlab.errors import GenlabError
     from genlab.image.plots import ink_convention, save_grid
     from genlab.image.run import load_run
@@ -214,7 +214,7 @@ def sample(args: argparse.Namespace) -> int:
 def evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from genlab.cli.args import resolve_device
+    from genlab.devices import resolve_device
     from genlab.image.classifier import load_or_train
     from genlab.image.metrics import evaluate_model
     from genlab.image.run import load_run

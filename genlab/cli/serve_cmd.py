@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
 
         raise GenlabError(f"genlab serve needs the serve extra ({exc.name} is missing): "
                           "pip install 'genlab[serve]'") from None
-    from genlab.cli.args import resolve_device
+    from genlab.devices import resolve_device
 
     device = resolve_device(args.device)
     workers, threads = serving_threads(device, args.workers, args.threads)

@@ -2,7 +2,7 @@
 
 Count-based models (``markov``) fit by counting; neural language models (``rnn``, ``lstm``, ``gru``,
 ``gpt``) and encoder–decoders (``rnn-attn``, ``transformer``) go through the one loop in
-``genlab.train``. Flags map one to one onto config fields, and every value used is saved in the
+``genlab.training.loop``. Flags map one to one onto config fields, and every value used is saved in the
 run's ``config.json``.
 """
 
@@ -16,12 +16,12 @@ from genlab.cli.args import add_device, duration, nonneg_float, nonneg_int, posi
 #: model name -> "module:function(args) -> exit code"
 TRAINERS = {
     "markov": "genlab.models.markov:train_cli",
-    "rnn": "genlab.train:train_cli",
-    "lstm": "genlab.train:train_cli",
-    "gru": "genlab.train:train_cli",
-    "gpt": "genlab.train:train_cli",
-    "rnn-attn": "genlab.train:train_cli",
-    "transformer": "genlab.train:train_cli",
+    "rnn": "genlab.training.train_cli:train_cli",
+    "lstm": "genlab.training.train_cli:train_cli",
+    "gru": "genlab.training.train_cli:train_cli",
+    "gpt": "genlab.training.train_cli:train_cli",
+    "rnn-attn": "genlab.training.train_cli:train_cli",
+    "transformer": "genlab.training.train_cli:train_cli",
 }
 
 

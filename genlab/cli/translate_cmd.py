@@ -114,7 +114,7 @@ def plot_attention(model, source_tokenizer, target_tokenizer, text: str, out: st
 
 def run(args: argparse.Namespace) -> int:
     from genlab.beam import translate_texts
-    from genlab.cli.args import resolve_device
+    from genlab.devices import resolve_device
     from genlab.errors import GenlabError
     from genlab.models import load_model
     from genlab.pairs import PairStore

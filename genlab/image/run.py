@@ -1,6 +1,6 @@
 """An image run directory: everything needed to sample, evaluate or resume, without the original data.
 
-Same conventions as the language-model runs (``genlab.train_task``): ``config.json`` (``{"kind":
+Same conventions as the language-model runs (``genlab.training.task``): ``config.json`` (``{"kind":
 "image", "model": {"family": …, every hyperparameter}, "data": {…}, "train": {…}}``),
 ``model.safetensors`` (latest), ``model-best.safetensors`` (best on validation), ``train_state.pt``
 (optimizers, RNG, data position; loaded with ``weights_only=True``), ``metrics.jsonl``, ``loss.png``.
@@ -20,7 +20,7 @@ from genlab.checkpoint import load_numpy, load_tensors, read_json, save_numpy, s
 from genlab.errors import GenlabError
 from genlab.image.data import ImageData, from_arrays, to_arrays
 from genlab.image.protocol import family_class
-from genlab.train_task import BEST_WEIGHTS, LATEST_WEIGHTS, TRAIN_STATE
+from genlab.training.task import BEST_WEIGHTS, LATEST_WEIGHTS, TRAIN_STATE
 
 CONFIG = "config.json"
 DATA = "data.safetensors"

@@ -30,7 +30,7 @@ from genlab.checkpoint import torch_load, torch_save
 from genlab.errors import GenlabError
 from genlab.image import run as runs
 from genlab.image.data import ImageData
-from genlab.train_task import TRAIN_STATE
+from genlab.training.task import TRAIN_STATE
 
 METRICS = "metrics.jsonl"
 SELECT_SAMPLES = 500  # samples per validation FID when the family has no validation loss (GAN)

@@ -14,7 +14,7 @@ from torch import nn
 
 from genlab.checkpoint import load_tensors, save_tensors
 from genlab.errors import GenlabError
-from genlab.train_task import BEST_WEIGHTS, LATEST_WEIGHTS, weights_file
+from genlab.training.task import BEST_WEIGHTS, LATEST_WEIGHTS, weights_file
 
 
 def unique_state(model: nn.Module) -> tuple[dict[str, torch.Tensor], set[str]]:

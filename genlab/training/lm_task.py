@@ -28,7 +28,7 @@ RECURRENT = ("rnn", "lstm", "gru")
 
 
 class LanguageModelTask:
-    """The :class:`genlab.train_task.TrainTask` for decoder-only language models."""
+    """The :class:`genlab.training.task.TrainTask` for decoder-only language models."""
 
     def __init__(self, run_dir: str | Path, family: str) -> None:
         if family not in (*RECURRENT, "gpt"):

@@ -23,7 +23,7 @@ from torch import nn
 from genlab.checkpoint import torch_load, torch_save
 from genlab.errors import GenlabError
 from genlab.models.weights import load_weights, save_weights
-from genlab.train_task import LATEST_WEIGHTS, TRAIN_STATE
+from genlab.training.task import LATEST_WEIGHTS, TRAIN_STATE
 
 STATE_FORMAT = "genlab-train-state"
 

@@ -12,9 +12,10 @@ from genlab.beam import translate_texts
 from genlab.cli import main
 from genlab.errors import GenlabError
 from genlab.models import load_model
-from genlab.models.seq2seq import RNNAttnSeq2Seq, Seq2SeqTask, TransformerSeq2Seq, build, pad_batch
-from genlab.pairs import PairStore
+from genlab.models.seq2seq import RNNAttnSeq2Seq, TransformerSeq2Seq, build
+from genlab.pairs import PairStore, pad_batch
 from genlab.tokenizers import BOS_ID, EOS_ID, PAD_ID
+from genlab.training.seq2seq_task import Seq2SeqTask
 
 
 @pytest.fixture(autouse=True, scope="module")

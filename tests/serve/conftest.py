@@ -76,7 +76,7 @@ def bpe_run(runs_root: Path, corpus_file: Path) -> Path:
 
 
 def gpt_available() -> bool:
-    return all(importlib.util.find_spec(m) is not None for m in ("genlab.models.gpt", "genlab.train"))
+    return all(importlib.util.find_spec(m) is not None for m in ("genlab.models.gpt", "genlab.training.loop"))
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 Random initialisation (seeded) → forward → loss → backward → clip → AdamW step, repeated, with the
 learning rate warmed up then decayed; the model is evaluated on a fixed set of validation windows
 every ``eval_interval`` steps, and the best and the latest weights are both kept. What the loop
-trains is a *task* (:class:`genlab.train_task.TrainTask`): language models cut windows from a token
+trains is a *task* (:class:`genlab.training.task.TrainTask`): language models cut windows from a token
 store (:mod:`genlab.training.lm_task`), encoder–decoders cut sentence pairs; the loop never asks which.
 
 Each piece is a small function of its own — building the model, sampling a batch, the
@@ -16,7 +16,6 @@ stays the global batch, so any number of processes follows the same curve (docs/
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import math
@@ -31,15 +30,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from genlab.checkpoint import read_json, run_dir, write_json
+from genlab.checkpoint import write_json
 from genlab.errors import GenlabError
-from genlab.train_task import BEST_WEIGHTS, LATEST_WEIGHTS, TRAIN_STATE, TrainTask
-from genlab.training.config import TrainConfig, resolve
+from genlab.training.config import TrainConfig
 from genlab.training.distributed import (
     SINGLE,
     Ranks,
     barrier,
-    from_environment,
     micro_slices,
     no_sync,
     rank_rows,
@@ -55,6 +52,7 @@ from genlab.training.optim import build_optimizer, set_learning_rate
 from genlab.training.schedule import learning_rate, step_progress
 from genlab.training.signals import StopRequests
 from genlab.training.state import Progress, load_checkpoint, require_checkpoint, save_checkpoint
+from genlab.training.task import BEST_WEIGHTS, LATEST_WEIGHTS, TRAIN_STATE, TrainTask
 
 #: a fixed stream for validation windows: every evaluation scores the same windows
 EVAL_STREAM = 7
@@ -332,7 +330,7 @@ def fit(task: TrainTask, cfg: TrainConfig, path: str | Path, model_config: dict[
     DistributedDataParallel, each rank trains on its rows of the global batch, and only rank 0
     writes files and shows progress (see :mod:`genlab.training.distributed`).
     """
-    from genlab.cli.args import resolve_device
+    from genlab.devices import resolve_device
 
     path = Path(path)
     cfg.validate()
@@ -545,85 +543,3 @@ def _on_nan(cfg: TrainConfig, prog: Progress, what: str, value: float, path: Pat
     prog.skipped += 1
     bar.write(f"step {step}: {what} is {value} — batch skipped, learning rate halved "
               f"(now ×{prog.lr_scale:g} of the schedule)")
-
-
-# --- the command line -----------------------------------------------------------------------------
-
-SEQ2SEQ = ("rnn-attn", "transformer")
-#: model-shaping flags that may not change on --resume (the weights would not fit)
-SHAPE_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "dropout", "tie_weights")
-
-
-def make_task(args: argparse.Namespace, path: Path) -> TrainTask:
-    if args.model in SEQ2SEQ:
-        try:
-            from genlab.models.seq2seq import Seq2SeqTask
-        except ModuleNotFoundError as exc:
-            if exc.name not in ("genlab.models.seq2seq",):
-                raise
-            raise GenlabError(f"--model {args.model} is not available in this build of genlab") from exc
-        return Seq2SeqTask(path, args)
-    from genlab.training.lm_task import LanguageModelTask
-
-    return LanguageModelTask(path, args.model)
-
-
-def train_cli(args: argparse.Namespace) -> int:
-    """``genlab train RUN --model rnn|lstm|gru|gpt|rnn-attn|transformer …`` (flags: genlab.cli.train_cmd)."""
-    path = run_dir(args.run)
-    task = make_task(args, path)
-    if args.resume:
-        require_checkpoint(path)
-        saved = read_json(path / "config.json")
-        family = (saved.get("model") or {}).get("family")
-        if family != task.family:
-            raise GenlabError(f"{path} holds a {family} model, not {task.family}: resume it with --model {family}")
-        model_config = saved["model"]
-        for flag in SHAPE_FLAGS:
-            value = getattr(args, flag, None)
-            if value is not None and flag in model_config and model_config[flag] != value:
-                raise GenlabError(f"--{flag.replace('_', '-')} {value} differs from the run's model "
-                                  f"({model_config[flag]}); drop it to resume, or train a new run")
-        cfg = resolve(args, saved.get("train"))
-        preset = saved.get("preset")
-    else:
-        if (path / TRAIN_STATE).is_file() and not getattr(args, "overwrite", False):
-            raise GenlabError(f"{path} already holds a trained neural model: continue it with --resume, "
-                              "or pass --overwrite to start over (its weights will be replaced)")
-        preset, defaults = _preset_defaults(task, args)
-        model_config = task.model_config(args)
-        cfg = resolve(args, defaults)
-    result = fit(task, cfg, path, model_config, resume=args.resume, progress=not args.quiet, preset=preset)
-    if from_environment().main:  # under torchrun, one report (rank 0's)
-        report(result, task.family)
-    return 0
-
-
-def _preset_defaults(task: TrainTask, args: argparse.Namespace) -> tuple[str | None, dict[str, Any]]:
-    """Training defaults from the model's preset (language models) or the task's own (encoder–decoders)."""
-    if task.family in SEQ2SEQ:
-        defaults = getattr(task, "train_defaults", None)
-        return getattr(args, "preset", None), dict(defaults() if callable(defaults) else defaults or {})
-    from genlab.models.presets import preset_for
-
-    name, preset = preset_for(task.family, getattr(args, "preset", None))
-    return name, preset["train"]
-
-
-def report(result: FitResult, family: str) -> None:
-    r = result
-    how = {"max_steps": "reached --max-steps", "time_budget": "time budget used", "early_stop":
-           "early stopping (val loss stopped improving)"}.get(r.stopped, r.stopped)
-    print(f"trained {family}: {r.steps:,} steps, {r.tokens:,} tokens in {r.elapsed:.1f} s ({how})")
-    if r.interrupted:
-        print(f"saved the latest checkpoint to {r.run_dir / LATEST_WEIGHTS}; continue with "
-              f"`genlab train {r.run_dir} --model {family} --resume`")
-        return
-    if math.isfinite(r.last_val_loss):
-        best_ppl = math.exp(r.best_val_loss) if r.best_val_loss < 700 else math.inf
-        print(f"val loss {r.last_val_loss:.4f} · val perplexity {r.val_perplexity:.3f} "
-              f"(best {r.best_val_loss:.4f} / perplexity {best_ppl:.3f} at step {r.best_step})")
-    use = (f"genlab translate {r.run_dir} --beam 5" if family in ("rnn-attn", "transformer")
-           else f"genlab generate {r.run_dir} --prompt …")
-    print(f"weights: {r.run_dir / BEST_WEIGHTS} (best), {r.run_dir / LATEST_WEIGHTS} (latest); "
-          f"next: genlab eval {r.run_dir} · {use}")

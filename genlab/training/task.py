@@ -1,4 +1,4 @@
-"""What the one training loop (``genlab.train``) needs from a kind of model: a *task*.
+"""What the one training loop (``genlab.training.loop``) needs from a kind of model: a *task*.
 
 A language model task cuts (input, target) windows from a token store; an encoder–decoder task cuts
 (source, target) pairs from a pairs store. The loop itself — init, forward, loss, backward, clip,

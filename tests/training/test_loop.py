@@ -16,12 +16,12 @@ from genlab.errors import GenlabError
 from genlab.models import load_model
 from genlab.models.weights import load_weights
 from genlab.tokens import PrepareConfig, prepare
-from genlab.train import fit, forward_backward, optimizer_step
-from genlab.train_task import BEST_WEIGHTS, LATEST_WEIGHTS, TRAIN_STATE
 from genlab.training.config import TrainConfig, resolve
 from genlab.training.lm_task import LanguageModelTask
+from genlab.training.loop import fit, forward_backward, optimizer_step
 from genlab.training.optim import build_optimizer, param_groups
 from genlab.training.schedule import learning_rate, step_progress
+from genlab.training.task import BEST_WEIGHTS, LATEST_WEIGHTS, TRAIN_STATE
 
 SHAPE = dict(n_layer=1, n_head=2, n_embd=16, block_size=16, dropout=0.0)
 
@@ -296,7 +296,7 @@ def test_bfloat16_autocast_trains(run):
 
 
 def test_half_precision_on_a_cpu_without_amx_keeps_float32_and_says_so(monkeypatch, capsys):
-    from genlab import train as train_module
+    from genlab.training import loop as train_module
 
     monkeypatch.setattr(train_module, "cpu_has_amx", lambda: False)
     assert train_module.resolve_dtype("bfloat16", "cpu") == "float32"
@@ -311,8 +311,8 @@ def test_half_precision_on_a_cpu_without_amx_keeps_float32_and_says_so(monkeypat
 
 def test_grad_accumulation_that_does_not_divide_evenly_gives_the_full_batch_gradient(run):
     """5 rows in micro-batches of at most 2 (2+2+1), each weighted by its tokens: one batch of 5's gradient."""
-    from genlab.train import accumulate
     from genlab.training.distributed import micro_slices
+    from genlab.training.loop import accumulate
 
     task, mc = task_and_config(run)
     assert [s.stop - s.start for s in micro_slices(5, 2)] == [2, 2, 1]
