@@ -284,3 +284,58 @@ def assign_splits(n_documents: int, ratios: tuple[float, float, float], seed: in
         rng = np.random.default_rng(seed)
         labels = labels[rng.permutation(n_documents)]
     return labels
+
+
+def split_by_position(text: str, ratios: tuple[float, float, float]) -> tuple[list[str], list[int]]:
+    """Cut one document into train, val and test pieces, in order, at line boundaries.
+
+    What nanoGPT and char-rnn do with their single ``input.txt``: the first ~90 % of the characters
+    train, the next ~5 % validate, the last ~5 % test. Each cut moves forward to the end of a line, and
+    every split with a positive ratio keeps at least one non-blank line. Returns the three pieces (an
+    empty string for a split whose ratio is 0) and how many lines each holds.
+    """
+    lines = text.splitlines(keepends=True)
+    wanted = [r > 0 for r in ratios]
+    nonblank = [i for i, line in enumerate(lines) if line.strip()]
+    if len(nonblank) < sum(wanted):
+        raise GenlabError(
+            f"corpus too small to split: one document of {len(nonblank)} non-blank line(s) cannot make "
+            f"{sum(wanted)} non-empty splits by position; add text, or change --split (e.g. 1,0,0)")
+    ends = np.cumsum([len(line) for line in lines])  # character offset after each line
+    cuts = []  # how many non-blank lines go before each cut
+    low = 0
+    for k in (0, 1):
+        target = round(sum(ratios[:k + 1]) * len(text))  # round: 0.9 + 0.05 is 0.9500000000000001
+        line = int(np.searchsorted(ends, target))  # the line in which the target offset falls
+        taken = int(np.searchsorted(nonblank, line, side="right"))  # non-blank lines up to and including it
+        need_before = low + int(wanted[k])
+        need_after = sum(wanted[k + 1:])
+        taken = min(max(taken, need_before), len(nonblank) - need_after)
+        cuts.append(taken)
+        low = taken
+    # a cut falls right after the last non-blank line of the piece before it (blank lines go with the next)
+    at = [0] + [nonblank[c - 1] + 1 if c > 0 else 0 for c in cuts] + [len(lines)]
+    pieces = ["".join(lines[at[i]:at[i + 1]]) for i in range(3)]
+    return pieces, [at[i + 1] - at[i] for i in range(3)]
+
+
+class PositionalSplit:
+    """A one-document corpus read as its train, val and test pieces (see :func:`split_by_position`).
+
+    It stands in for the :class:`Corpus` when ``prepare`` splits: the pieces are its documents, in
+    split order, and ``labels`` says which split each belongs to.
+    """
+
+    def __init__(self, corpus: Corpus, ratios: tuple[float, float, float]) -> None:
+        self.corpus = corpus
+        self.spec = corpus.spec
+        self.ratios = ratios
+        self.labels = np.array([i for i, r in enumerate(ratios) if r > 0], dtype=np.uint8)
+        self.lines: list[int] = []
+
+    def document_batches(self, on_raw: Callable[[bytes], None] | None = None) -> Iterator[list[str]]:
+        docs = [doc for batch in self.corpus.document_batches(on_raw) for doc in batch]
+        if len(docs) != 1:
+            raise GenlabError(f"corpus {self.spec} changed while it was being prepared; run prepare again")
+        pieces, self.lines = split_by_position(docs[0], self.ratios)
+        yield [piece for piece, r in zip(pieces, self.ratios) if r > 0]

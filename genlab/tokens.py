@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from genlab.checkpoint import atomic_write, read_json, write_json
-from genlab.corpus import SPLITS, Corpus, assign_splits
+from genlab.corpus import SPLITS, Corpus, PositionalSplit, assign_splits
 from genlab.errors import GenlabError
 from genlab.tokenizers import EOS_ID, Tokenizer
 from genlab.tokenizers import KINDS as TOKENIZER_KINDS
@@ -135,14 +135,20 @@ def prepare(cfg: PrepareConfig, progress: bool = True) -> dict[str, Any]:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     stats = corpus.scan(progress=progress)
-    labels = assign_splits(stats.documents, cfg.split, cfg.seed, shuffle=cfg.shuffle)
+    positional = stats.documents == 1 and sum(r > 0 for r in cfg.split) > 1
+    if positional:  # one file, as nanoGPT's input.txt: split it by position, at line boundaries
+        corpus = PositionalSplit(corpus, cfg.split)
+        labels = corpus.labels
+        train_chars = int(stats.characters * cfg.split[0])
+    else:
+        labels = assign_splits(stats.documents, cfg.split, cfg.seed, shuffle=cfg.shuffle)
+        train_chars = int(stats.characters * np.count_nonzero(labels == 0) / stats.documents)
     timings["scan"] = time.perf_counter() - started
 
     mark = time.perf_counter()
     sample_mb = default_sample_mb(cfg) if cfg.tokenizer_sample_mb is None else cfg.tokenizer_sample_mb
     # the budget is in MB of UTF-8; documents are measured in characters, so convert at the corpus's ratio
     budget = int(sample_mb * (1 << 20) * stats.characters / stats.bytes) if sample_mb else None
-    train_chars = int(stats.characters * np.count_nonzero(labels == 0) / stats.documents)
     joined = TOKENIZER_KINDS[cfg.tokenizer].trains_on_joined_text
     tok = train_tokenizer(cfg.tokenizer, _training_texts(corpus, labels, budget, train_chars, joined),
                           vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency, lowercase=cfg.lowercase or None,
@@ -225,6 +231,8 @@ def prepare(cfg: PrepareConfig, progress: bool = True) -> dict[str, Any]:
                    "characters": stats.characters, "bytes": sum(c["bytes"] for c in counts.values()),
                    "file_bytes": stats.bytes, "fingerprint": stats.fingerprint},
         "config": {**asdict(cfg), "split": list(cfg.split)},
+        "split_by": "position" if positional else "document",
+        "split_lines": dict(zip(SPLITS, corpus.lines)) if positional else None,
         "engine": getattr(tok, "active_engine", tok.kind),
         "seconds": round(elapsed, 3),
         "timings": {k: round(v, 3) for k, v in timings.items()},

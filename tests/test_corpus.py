@@ -12,7 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from genlab import corpus as corpus_mod
-from genlab.corpus import Corpus, assign_splits, iter_text_chunks, parse_ratios, resolve_files
+from genlab.corpus import (
+    Corpus,
+    assign_splits,
+    iter_text_chunks,
+    parse_ratios,
+    resolve_files,
+    split_by_position,
+)
 from genlab.errors import GenlabError
 
 KOREAN = "생성형 인공지능은 새로운 텍스트를 만든다."
@@ -231,3 +238,45 @@ def test_parse_ratios_rejects_nonsense(text):
 def test_parse_ratios_accepts_good_values():
     assert parse_ratios("0.8,0.1,0.1") == (0.8, 0.1, 0.1)
     assert parse_ratios("1,0,0") == (1.0, 0.0, 0.0)
+
+
+# --- one document, split by position ---------------------------------------------------------------
+
+def test_split_by_position_cuts_at_line_boundaries_in_order():
+    text = "".join(f"line {i:03d}\n" for i in range(200))  # 200 lines of 9 characters
+    pieces, lines = split_by_position(text, (0.9, 0.05, 0.05))
+    assert "".join(pieces) == text  # nothing lost, nothing reordered
+    assert lines == [180, 10, 10]
+    assert all(p.endswith("\n") for p in pieces)  # every cut is at a line end
+    assert pieces[1].startswith("line 180\n") and pieces[2].startswith("line 190\n")
+    assert split_by_position(text, (0.9, 0.05, 0.05)) == (pieces, lines)  # deterministic
+
+
+def test_split_by_position_follows_characters_not_lines():
+    text = "x" * 1800 + "\n" + "short\n" * 20  # the first line holds over 90 % of the text
+    pieces, lines = split_by_position(text, (0.9, 0.05, 0.05))
+    assert lines[0] == 1 and pieces[0] == "x" * 1800 + "\n"
+    assert all(p.strip() for p in pieces)
+
+
+@given(st.lists(st.text(alphabet="ab 가\n", max_size=12), min_size=3, max_size=40),
+       st.sampled_from([(0.9, 0.05, 0.05), (0.5, 0.25, 0.25), (0.98, 0.01, 0.01), (0.8, 0.2, 0.0)]))
+@settings(max_examples=150, deadline=None)
+def test_split_by_position_keeps_every_wanted_split_non_empty(lines, ratios):
+    text = "\n".join(lines)
+    nonblank = sum(1 for line in text.splitlines() if line.strip())
+    wanted = sum(r > 0 for r in ratios)
+    if nonblank < wanted:
+        with pytest.raises(GenlabError, match="corpus too small to split"):
+            split_by_position(text, ratios)
+        return
+    pieces, counts = split_by_position(text, ratios)
+    assert "".join(pieces) == text
+    for piece, r in zip(pieces, ratios):
+        assert bool(piece.strip()) == (r > 0)
+    assert sum(counts) == len(text.splitlines(keepends=True))
+
+
+def test_split_by_position_too_short_is_a_clear_error():
+    with pytest.raises(GenlabError, match=r"one document of 2 non-blank line\(s\) cannot make 3 non-empty splits"):
+        split_by_position("first\n\n\nsecond\n", (0.9, 0.05, 0.05))

@@ -200,8 +200,9 @@ def test_bad_configurations(tmp_path):
         prepare(config(corpus, tmp_path / "r", "char", lowercase=True), progress=False)
     with pytest.raises(GenlabError, match="unknown tokenizer"):
         prepare(config(corpus, tmp_path / "r", "sentencepiece"), progress=False)
-    with pytest.raises(GenlabError, match="too small to split"):  # one file = one document
-        prepare(PrepareConfig(corpus=str(corpus / "part0.txt"), out=str(tmp_path / "r"), unit="file"), progress=False)
+    (tmp_path / "two.txt").write_text("one line\nand another\n", encoding="utf-8")
+    with pytest.raises(GenlabError, match="too small to split"):  # one file of two lines = one document
+        prepare(PrepareConfig(corpus=str(tmp_path / "two.txt"), out=str(tmp_path / "r"), unit="file"), progress=False)
     assert not (tmp_path / "r").exists()  # nothing written before the corpus is known to be usable
 
 

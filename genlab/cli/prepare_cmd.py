@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lowercase", action="store_true", help="word: lower-case text first (lossy)")
     p.add_argument("--unit", default="file", choices=["file", "line", "paragraph"],
                    help="what one document is (default: file)")
-    p.add_argument("--split", default="0.9,0.05,0.05", help="train,val,test ratios by document")
+    p.add_argument("--split", default="0.9,0.05,0.05", help="train,val,test ratios by document "
+                   "(a corpus of one document: by position, at line boundaries)")
     p.add_argument("--no-shuffle", action="store_true", help="split in corpus order instead of at random")
     p.add_argument("--seed", type=nonneg_int, default=1337)
     p.add_argument("--encoding-errors", default="strict", choices=["strict", "replace"],
@@ -54,6 +55,11 @@ def run(args: argparse.Namespace) -> int:
                         encoding_errors=args.encoding_errors, tokenizer_sample_mb=args.tokenizer_sample_mb)
     meta = prepare(cfg, progress=not args.quiet)
     s = meta["splits"]
+    if meta["split_by"] == "position":
+        lines = meta["split_lines"]
+        ratios = "/".join(f"{r:g}" for r in cfg.split)
+        print(f"one document: split by position at line boundaries ({ratios}): train {lines['train']:,} / "
+              f"val {lines['val']:,} / test {lines['test']:,} lines")
     print(f"prepared {args.out}: tokenizer {meta['tokenizer']} (vocab {meta['vocab_size']:,}), "
           f"{meta['corpus']['documents']:,} documents, tokens train {s['train']['tokens']:,} / "
           f"val {s['val']['tokens']:,} / test {s['test']['tokens']:,} ({meta['dtype']}) in {meta['seconds']:.1f}s")

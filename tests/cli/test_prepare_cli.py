@@ -97,7 +97,43 @@ def test_invalid_utf8_names_file_and_offset_and_replace_works(tmp_path):
 def test_corpus_too_small_to_split(tmp_path):
     (tmp_path / "one.txt").write_text("just one line\n", encoding="utf-8")
     assert_user_error(genlab("prepare", "--corpus", "one.txt", "--unit", "line", "--out", "r", cwd=tmp_path),
-                      r"corpus too small to split: 1 document\(s\) for 3 non-empty splits")
+                      r"corpus too small to split: one document of 1 non-blank line\(s\) cannot make 3 non-empty")
+    (tmp_path / "two.txt").write_text("one line\n\nand another\n", encoding="utf-8")
+    assert_user_error(genlab("prepare", "--corpus", "two.txt", "--out", "r", cwd=tmp_path),
+                      r"one document of 2 non-blank line\(s\) cannot make 3 non-empty splits by position")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("kind", ["char", "word", "jamo", "bpe"])
+def test_one_file_corpus_splits_by_position(tmp_path, kind):
+    """nanoGPT's first step: one input.txt. It splits 90/5/5 by position at line boundaries, in order."""
+    lines = [f"{KOREAN_LINES[i % 60]} — line {i}" for i in range(400)]
+    (tmp_path / "input.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    proc = genlab("prepare", "--corpus", "input.txt", "--tokenizer", kind, "--out", "r", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "one document: split by position at line boundaries (0.9/0.05/0.05)" in proc.stdout
+    from genlab.tokens import TokenStore
+
+    store = TokenStore(tmp_path / "r")
+    assert store.meta["split_by"] == "position"
+    counts = store.meta["split_lines"]
+    assert sum(counts.values()) == 400 and min(counts.values()) >= 1
+    texts = {}
+    for split in ("train", "val", "test"):
+        ids = np.asarray(store.split(split))
+        assert len(ids) > 1 and ids[-1] == store.tokenizer.eos_id
+        texts[split] = store.tokenizer.decode(ids[:-1])
+        assert texts[split].endswith("\n")  # each split ends at a line boundary
+    train_lines = counts["train"]
+    assert texts["train"] == "".join(line + "\n" for line in lines[:train_lines])  # the first lines, in order
+    if kind != "word":  # (words first seen after the cut are <unk> in val/test for the word tokenizer)
+        assert texts["train"] + texts["val"] + texts["test"] == "\n".join(lines) + "\n"  # nothing lost
+    assert texts["val"].startswith(lines[train_lines][:10])
+    # deterministic: the same command gives the same store
+    again = genlab("prepare", "--corpus", "input.txt", "--tokenizer", kind, "--out", "r2", "--quiet", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    for split in ("train", "val", "test"):
+        assert (tmp_path / "r" / f"{split}.bin").read_bytes() == (tmp_path / "r2" / f"{split}.bin").read_bytes()
 
 
 NONSENSE = {
