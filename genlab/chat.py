@@ -1,8 +1,12 @@
-"""The plain-text chat template shared by ``genlab chat`` and the server's chat endpoint.
+"""Turning a conversation into what a language model continues, for ``genlab chat`` and the server.
 
-Our models are trained on plain text, not on chat transcripts, so the template is the simplest one a
-plain language model can continue: each message on its own line as ``Role: content``, then
-``Assistant:`` for the model to complete. Generation stops when the model starts a new ``User:`` turn.
+A run fine-tuned for chat (``genlab finetune``; its ``config.json`` names a ``chat_template``) is given
+the conversation in its chat template — reserved tokens around each turn, then ``<|assistant|>`` — and
+its answer ends when it produces the end-of-turn token (see :mod:`genlab.tuning.template`).
+
+A run trained only on plain text has never seen a template, so it gets the simplest text a plain
+language model can continue: each message on its own line as ``Role: content``, then ``Assistant:``
+for the model to complete, and generation stops when the model starts a new ``User:`` turn::
 
     System: You are helpful.
     User: 안녕?
@@ -12,13 +16,17 @@ plain language model can continue: each message on its own line as ``Role: conte
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from genlab.tokenizers import Tokenizer
 
 ROLES = {"system": "System", "user": "User", "assistant": "Assistant", "developer": "System", "tool": "Tool"}
 STOP = ("\nUser:", "\nSystem:")
 
 
 def render(messages: Sequence[dict]) -> str:
-    """Render OpenAI-style ``[{"role": …, "content": …}]`` messages into the prompt text."""
+    """Render OpenAI-style ``[{"role": …, "content": …}]`` messages into the plain-text prompt."""
     lines = []
     for message in messages:
         role = ROLES.get(str(message.get("role", "user")), "User")
@@ -28,3 +36,28 @@ def render(messages: Sequence[dict]) -> str:
         lines.append(f"{role}: {content}")
     lines.append("Assistant:")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class ChatPrompt:
+    """What to generate from: the prompt (text, or ids in the chat template) and what ends the answer."""
+
+    prompt: str | list[int]
+    stop: tuple[str, ...] = ()
+    stop_ids: tuple[int, ...] = ()
+    templated: bool = False
+
+
+def has_template(config: dict[str, Any]) -> bool:
+    """Whether a run was fine-tuned for chat (its config.json names a chat template)."""
+    return bool(config.get("chat_template"))
+
+
+def chat_prompt(messages: Sequence[dict], tokenizer: Tokenizer, config: dict[str, Any]) -> ChatPrompt:
+    """The prompt for ``messages``: the run's chat template if it has one, else the plain-text one."""
+    if has_template(config):
+        from genlab.tuning.template import ChatTemplate, normalise
+
+        template = ChatTemplate(tokenizer)
+        return ChatPrompt(template.prompt_ids(normalise(messages)), stop_ids=template.stop_ids(), templated=True)
+    return ChatPrompt(render(messages), stop=STOP)

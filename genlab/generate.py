@@ -31,6 +31,8 @@ class SamplingConfig:
     seed: int | None = None
     stop: Sequence[str] = ()
     stop_at_eos: bool = True
+    #: token ids that end a sample like ``<eos>`` (a chat run's end-of-turn); they never show in the text
+    stop_ids: Sequence[int] = ()
     #: how many alternatives to report with each token (0: none)
     top_logprobs: int = 0
 
@@ -198,6 +200,8 @@ def stream(model: LanguageModel, tokenizer: Tokenizer, prompt: str | Sequence[in
         ids = torch.tensor([ids_in] * num, dtype=torch.long, device=device)
         logits, state = prefill(model, ids, state)
         decoders = [StreamDecoder(tokenizer, cfg.stop) for _ in range(num)]
+        ends = {EOS_ID} if cfg.stop_at_eos else set()
+        ends.update(int(i) for i in cfg.stop_ids)
         alive = [True] * num
         produced = 0
         while True:
@@ -219,7 +223,7 @@ def stream(model: LanguageModel, tokenizer: Tokenizer, prompt: str | Sequence[in
                 if tops is not None:
                     info.top = [(t, _token_text(tokenizer, t), v) for v, t in zip(tops[0][i], tops[1][i])]
                 dec = decoders[i]
-                if tid == EOS_ID and cfg.stop_at_eos:
+                if tid in ends:
                     alive[i] = False
                     yield Delta(i, dec.flush(), info, finish_reason="stop")
                     continue

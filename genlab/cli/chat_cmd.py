@@ -24,8 +24,11 @@ def run(args: argparse.Namespace) -> int:
     from genlab.generate import stream
 
     model, tokenizer, device = load_for_generation(args)
+    from genlab.checkpoint import read_json, run_dir
+
+    config = read_json(run_dir(args.run) / "config.json")
     cfg = sampling_config(args)
-    cfg.stop = tuple(cfg.stop) + chat.STOP
+    stops = tuple(cfg.stop)
     history: list[dict] = [{"role": "system", "content": args.system}] if args.system else []
     interactive = sys.stdin.isatty()
     while True:
@@ -46,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
         history.append({"role": "user", "content": text})
         sys.stdout.write("model> ")
         reply = []
-        for delta in stream(model, tokenizer, chat.render(history), cfg, num=1, device=device):
+        turn = chat.chat_prompt(history, tokenizer, config)
+        cfg.stop, cfg.stop_ids = tuple(stops) + turn.stop, turn.stop_ids
+        for delta in stream(model, tokenizer, turn.prompt, cfg, num=1, device=device):
             sys.stdout.write(delta.text)
             sys.stdout.flush()
             reply.append(delta.text)

@@ -22,6 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--bleu", action="store_true", help="encoder-decoder: BLEU, chrF and exact match on a split")
     p.add_argument("--beam", type=positive_int, default=1, help="--bleu: beam size (1 = greedy)")
+    p.add_argument("--data", help="chat run: greedy answers to the last user turn of each conversation in this "
+                   "JSONL (or builtin:skills) vs its last assistant message → exact match")
+    p.add_argument("--max-answer-tokens", type=positive_int, default=128, help="--data: longest answer generated")
+    p.add_argument("--skip-bad-lines", action="store_true", help="--data: skip malformed lines instead of failing")
     p.add_argument("--hyp", help="score this file of hypotheses (one per line) against --ref")
     p.add_argument("--ref", action="append", help="reference file (repeat for several references)")
     add_device(p)
@@ -37,6 +41,12 @@ def run(args: argparse.Namespace) -> int:
         return eval_cli(args)
     if not args.run:
         raise GenlabError("genlab eval needs a run directory (or --hyp FILE --ref FILE)")
+    if args.data:
+        from genlab.tuning.answers import eval_cli
+
+        return eval_cli(args)
+    from pathlib import Path
+
     from genlab.corpus import iter_text_chunks
     from genlab.devices import resolve_device
     from genlab.evaluate import perplexity
@@ -50,8 +60,6 @@ def run(args: argparse.Namespace) -> int:
 
         return eval_cli(args)
     if args.corpus:
-        from pathlib import Path
-
         path = Path(args.corpus)
         if not path.is_file():
             raise GenlabError(f"--corpus {path} not found")
@@ -63,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
         ids = np.concatenate([tokenizer.encode_array(text), [tokenizer.eos_id]])
         targets = [(str(path), ids, len(text), len(text.encode("utf-8")), int((ids == tokenizer.unk_id).sum()))]
     else:
+        if config.get("chat_template") and not (Path(args.run) / "meta.json").is_file():
+            raise GenlabError(f"{args.run} is a fine-tuned chat run without a token store; evaluate its answers "
+                              "with --data FILE.jsonl (or --data builtin:skills), or its perplexity with --corpus FILE")
         store = TokenStore(args.run)
         targets = []
         for split in [args.split] if args.split else ["val", "test"]:

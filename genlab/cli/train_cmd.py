@@ -61,6 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     stop.add_argument("--max-steps", type=positive_int)
     stop.add_argument("--epochs", type=nonneg_float, help="passes over the training tokens")
     stop.add_argument("--time-budget", type=duration, help="stop after this long, e.g. 600, 10m")
+    n.add_argument("--budget-clock", choices=["wall", "cpu"],
+                        help="what --time-budget counts: wall time (default), or CPU time per thread (fair on a "
+                        "machine shared with other jobs)")
     n.add_argument("--eval-interval", type=positive_int, help="evaluate on val every N steps")
     n.add_argument("--eval-batches", type=positive_int, help="val batches per evaluation")
     n.add_argument("--early-stop", type=nonneg_int, help="stop after N evaluations without improvement")

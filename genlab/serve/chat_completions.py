@@ -1,8 +1,9 @@
-"""``POST /v1/chat/completions``: the conversation rendered by genlab's plain-text chat template.
+"""``POST /v1/chat/completions``: the conversation in the run's chat template, and the model's answer.
 
-Our models are plain language models, so the messages become one prompt (``genlab.chat.render``:
-``User: …`` lines, then ``Assistant:``) and the reply is the model's continuation up to the next
-``User:`` turn. The reply starts at its first non-blank character, streamed or not.
+A run fine-tuned for chat gets its own template (reserved tokens around each turn) and answers until
+its end-of-turn token (``finish_reason: "stop"``); a plain language model gets the plain-text template
+(``User: …`` lines, then ``Assistant:``) and answers up to the next ``User:`` turn. See
+:mod:`genlab.chat`. The reply starts at its first non-blank character, streamed or not.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from genlab import chat
+from genlab.errors import GenlabError
 from genlab.generate import TokenInfo
 from genlab.serve.body import read_json_object
+from genlab.serve.errors import APIError
 from genlab.serve.generation import GenerationJob, PromptStart, collect_answer, generate_choices
 from genlab.serve.logprobs import chat_logprobs
 from genlab.serve.registry import ServedModel
@@ -47,11 +50,15 @@ async def create_chat_completion(request: Request) -> Response:
     req = parse_request(ChatCompletionRequest, await read_json_object(request, state.limits.max_body_bytes))
     served = state.language_model(req.model)
     req.check(state.limits)
-    prompt = chat.render(req.message_dicts())
+    try:
+        turn = chat.chat_prompt(req.message_dicts(), served.tokenizer, served.config)
+    except GenlabError as exc:  # e.g. a role the run's chat template has no turn for
+        raise APIError(400, str(exc), param="messages", code="invalid_value") from exc
     n = req.n or 1
     want_logprobs = bool(req.logprobs)
-    cfg = req.sampling(state.limits.max_tokens_cap, top_logprobs=req.top_logprobs or 0, extra_stops=chat.STOP)
-    job = await state.start(lambda: generate_choices(served, [prompt], n, cfg))
+    cfg = req.sampling(state.limits.max_tokens_cap, top_logprobs=req.top_logprobs or 0, extra_stops=turn.stop)
+    cfg.stop_ids = turn.stop_ids
+    job = await state.start(lambda: generate_choices(served, [turn.prompt], n, cfg))
     head = response_head("chatcmpl", "chat.completion", served.id)
     if req.stream:
         chunk_head = {**head, "object": "chat.completion.chunk"}

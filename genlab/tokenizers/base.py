@@ -22,12 +22,22 @@ SPECIAL_TOKENS: tuple[str, ...] = ("<pad>", "<unk>", "<bos>", "<eos>")
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(4)
 UNK_TEXT = "\ufffd"
 FORMAT_VERSION = 1
+#: the chat template's reserved tokens (system / user / assistant turns, end of turn). A tokenizer gets
+#: them when a run is fine-tuned for chat (``genlab finetune``): *added* special tokens, with ids after
+#: every id the tokenizer already had, so a base model's old ids keep their meaning.
+CHAT_TOKENS: tuple[str, ...] = ("<|system|>", "<|user|>", "<|assistant|>", "<|end|>")
 
 
 class Tokenizer(ABC):
-    """Text ⇄ token ids. ``decode(encode(x)) == x`` for text made of known symbols."""
+    """Text ⇄ token ids. ``decode(encode(x)) == x`` for text made of known symbols.
+
+    Besides the four fixed special tokens, a tokenizer may hold *added* special tokens (``added_specials``,
+    e.g. the chat template's): like ``<eos>`` they are never produced from text and decode to nothing.
+    """
 
     kind: ClassVar[str]
+    #: special tokens beyond the fixed four, in id order (see ``extended``)
+    added_specials: tuple[str, ...] = ()
     pad_id = PAD_ID
     unk_id = UNK_ID
     bos_id = BOS_ID
@@ -60,6 +70,30 @@ class Tokenizer(ABC):
     @abstractmethod
     def id_to_token(self, token_id: int) -> str:
         """A readable form of one token (for plots and the playground)."""
+
+    def token_strings(self) -> list[str]:
+        """Every id's token as a string, unique per id: how a grown vocabulary finds its old rows."""
+        return [self.id_to_token(i) for i in range(self.vocab_size)]
+
+    def special_id(self, token: str) -> int | None:
+        """The id of a fixed or added special token, or ``None`` if this tokenizer lacks it."""
+        if token in SPECIAL_TOKENS:
+            return SPECIAL_TOKENS.index(token)
+        if token in self.added_specials:
+            return self.vocab_size - len(self.added_specials) + self.added_specials.index(token)
+        return None
+
+    def missing_symbols(self, texts: Iterable[str]) -> list[str]:
+        """Symbols in ``texts`` that this tokenizer can only encode as ``<unk>`` (none for byte-level BPE)."""
+        return []
+
+    def extended(self, symbols: Sequence[str] = (), specials: Sequence[str] = ()) -> Tokenizer:
+        """A copy that also knows ``symbols`` (new characters or words) and the special tokens ``specials``.
+
+        Ids of the tokens this tokenizer has keep their tokens (a grown model re-finds its rows by
+        :meth:`token_strings`); added special tokens always come last.
+        """
+        raise GenlabError(f"the {self.kind} tokenizer cannot be extended")
 
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
         return self.decode_bytes([int(i) for i in ids]).decode("utf-8", errors="replace")
@@ -113,8 +147,32 @@ def check_kind(data: dict[str, Any], kind: str) -> None:
         raise GenlabError(f"tokenizer file is not a genlab '{kind}' tokenizer")
 
 
-def header(kind: str) -> dict[str, Any]:
-    return {"genlab_tokenizer": kind, "version": FORMAT_VERSION, "special_tokens": list(SPECIAL_TOKENS)}
+def header(kind: str, added_specials: Sequence[str] = ()) -> dict[str, Any]:
+    """The fields every genlab tokenizer file starts with (``added_specials`` only when there are some,
+    so the files and fingerprints of tokenizers without them stay as they were)."""
+    data: dict[str, Any] = {"genlab_tokenizer": kind, "version": FORMAT_VERSION, "special_tokens": list(SPECIAL_TOKENS)}
+    if added_specials:
+        data["added_specials"] = list(added_specials)
+    return data
+
+
+def check_added_specials(specials: Sequence[str], symbols: Sequence[str], kind: str) -> tuple[str, ...]:
+    """Added special tokens must be distinct strings that are neither fixed specials nor vocabulary symbols."""
+    specials = tuple(specials)
+    if any(not isinstance(t, str) or not t for t in specials) or len(set(specials)) != len(specials) \
+            or set(specials) & (set(SPECIAL_TOKENS) | set(symbols)):
+        raise GenlabError(f"the {kind} tokenizer's added special tokens must be distinct, non-empty and not "
+                          "already in the vocabulary; the file is damaged")
+    return specials
+
+
+def merge_specials(old: Sequence[str], new: Sequence[str]) -> tuple[str, ...]:
+    """``old`` then the tokens of ``new`` not already there (fixed specials are never added twice)."""
+    merged = list(old)
+    for token in new:
+        if token not in merged and token not in SPECIAL_TOKENS:
+            merged.append(token)
+    return tuple(merged)
 
 
 def select_symbols(counts: dict[str, int], min_frequency: int, limit: int | None, kind: str) -> list[str]:

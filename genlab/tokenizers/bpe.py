@@ -100,20 +100,32 @@ class BPETokenizer(Tokenizer):
             raise GenlabError(f"unknown BPE engine {engine!r}; choose one of {', '.join(ENGINES)}")
         self.hf_json = hf_json
         self.hf = HFTokenizer.from_str(hf_json)
-        vocab: dict[str, int] = json.loads(hf_json)["model"]["vocab"]
+        data = json.loads(hf_json)
+        vocab: dict[str, int] = data["model"]["vocab"]
         for i, tok in enumerate(SPECIAL_TOKENS):
             if vocab.get(tok) != i:
                 raise GenlabError("BPE tokenizer file does not have genlab's special tokens at ids 0-3")
-        decoder = _byte_decoder()
+        # added special tokens (the chat template's) follow the BPE vocabulary, as HF numbers them
+        added = sorted((int(t["id"]), str(t["content"])) for t in data.get("added_tokens") or []
+                       if t["content"] not in SPECIAL_TOKENS)
         size = max(vocab.values()) + 1
+        if [i for i, _ in added] != list(range(size, size + len(added))):
+            raise GenlabError("BPE tokenizer file has added tokens with ids that do not follow its vocabulary")
+        self.added_specials = tuple(content for _, content in added)
+        decoder = _byte_decoder()
+        self._model_size = size
+        size += len(added)
         self._bytes: list[bytes] = [b""] * size
         self._tokens: list[str] = [""] * size
         for tok, i in vocab.items():
             self._tokens[i] = tok
             if i >= len(SPECIAL_TOKENS):
                 self._bytes[i] = bytes(decoder[c] for c in tok)
+        for i, content in added:
+            self._tokens[i] = content
         self._bytes[UNK_ID] = UNK_TEXT.encode()
         self._size = size
+        self._special_strings = (*SPECIAL_TOKENS, *self.added_specials)
         self.engine = engine
 
     @classmethod
@@ -157,7 +169,7 @@ class BPETokenizer(Tokenizer):
             if self.engine == "tiktoken":
                 raise GenlabError("the tiktoken engine needs the tiktoken package (pip install tiktoken)") from None
             return None
-        ranks = {self._bytes[i]: i for i in range(len(SPECIAL_TOKENS), self._size)}
+        ranks = {self._bytes[i]: i for i in range(len(SPECIAL_TOKENS), self._model_size)}
         if any(bytes([b]) not in ranks for b in range(256)):  # tiktoken needs every byte as a token
             if self.engine == "tiktoken":
                 raise GenlabError("this BPE vocabulary lacks some single-byte tokens; tiktoken cannot encode it")
@@ -195,7 +207,7 @@ class BPETokenizer(Tokenizer):
 
     def _hf_encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         """HF encoding of many texts: its own batched encoder where no text holds a special-token string."""
-        plain = [i for i, t in enumerate(texts) if not any(s in t for s in SPECIAL_TOKENS)]
+        plain = [i for i, t in enumerate(texts) if not any(s in t for s in self._special_strings)]
         out: list[list[int]] = [[] for _ in texts]
         for i, enc in zip(plain, self.hf.encode_batch([texts[i] for i in plain], add_special_tokens=False)):
             out[i] = enc.ids
@@ -266,6 +278,21 @@ class BPETokenizer(Tokenizer):
 
     def id_to_token(self, token_id: int) -> str:
         return self._bytes[token_id].decode("utf-8", errors="backslashreplace") or self._tokens[token_id]
+
+    def token_strings(self) -> list[str]:
+        return list(self._tokens)
+
+    def extended(self, symbols: Sequence[str] = (), specials: Sequence[str] = ()) -> BPETokenizer:
+        """Byte-level BPE already encodes every text, so only special tokens are ever added."""
+        from tokenizers import AddedToken
+        from tokenizers import Tokenizer as HFTokenizer
+
+        new = [t for t in specials if t not in self._special_strings]
+        if not new:
+            return self
+        hf = HFTokenizer.from_str(self.hf_json)
+        hf.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in dict.fromkeys(new)])
+        return BPETokenizer(hf.to_str(), engine=self.engine)
 
     def to_dict(self) -> dict[str, Any]:
         # HF's loader rejects unknown keys, so the file stays pure HF; load() recognises it by its model.

@@ -20,10 +20,12 @@ from genlab.tokenizers.base import (
     UNK_ID,
     UNK_TEXT,
     Tokenizer,
+    check_added_specials,
     check_kind,
     header,
     id_dtype,
     iter_texts,
+    merge_specials,
     select_symbols,
 )
 
@@ -117,11 +119,13 @@ class CharTokenizer(Tokenizer):
     kind = "char"
     trains_on_joined_text = True
 
-    def __init__(self, chars: Sequence[str]) -> None:
+    def __init__(self, chars: Sequence[str], added_specials: Sequence[str] = ()) -> None:
         self.chars = check_symbols(chars, self.kind)
-        self.itos: list[str] = list(SPECIAL_TOKENS) + self.chars
+        self.added_specials = check_added_specials(added_specials, self.chars, self.kind)
+        self.itos: list[str] = list(SPECIAL_TOKENS) + self.chars + list(self.added_specials)
         self.table = SymbolTable(self.chars, len(SPECIAL_TOKENS), len(self.itos))
-        self._bytes = [b"", UNK_TEXT.encode(), b"", b""] + [c.encode("utf-8", "surrogatepass") for c in self.chars]
+        self._bytes = [b"", UNK_TEXT.encode(), b"", b""] + [c.encode("utf-8", "surrogatepass") for c in self.chars] \
+            + [b""] * len(self.added_specials)
 
     @classmethod
     def train(cls, texts: Iterable[str], min_frequency: int = 1, vocab_size: int | None = None,
@@ -155,10 +159,19 @@ class CharTokenizer(Tokenizer):
     def id_to_token(self, token_id: int) -> str:
         return self.itos[token_id]
 
+    def missing_symbols(self, texts: Iterable[str]) -> list[str]:
+        known = set(self.chars)
+        return sorted(c for c in count_chars(texts) if c not in known)
+
+    def extended(self, symbols: Sequence[str] = (), specials: Sequence[str] = ()) -> CharTokenizer:
+        known = set(self.chars)
+        new = [c for c in dict.fromkeys(symbols) if c not in known]
+        return CharTokenizer(self.chars + new, merge_specials(self.added_specials, specials))
+
     def to_dict(self) -> dict[str, Any]:
-        return {**header(self.kind), "chars": self.chars}
+        return {**header(self.kind, self.added_specials), "chars": self.chars}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CharTokenizer:
         check_kind(data, cls.kind)
-        return cls(data["chars"])
+        return cls(data["chars"], data.get("added_specials", ()))

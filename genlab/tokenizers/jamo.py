@@ -20,8 +20,10 @@ from genlab.tokenizers.base import (
     UNK_ID,
     UNK_TEXT,
     Tokenizer,
+    check_added_specials,
     check_kind,
     header,
+    merge_specials,
     select_symbols,
 )
 from genlab.tokenizers.char import SymbolTable, check_symbols, code_points, count_chars, join_documents
@@ -48,9 +50,11 @@ class JamoTokenizer(Tokenizer):
     trains_on_joined_text = True
     stream_holdback = 1
 
-    def __init__(self, chars: Sequence[str]) -> None:
+    def __init__(self, chars: Sequence[str], added_specials: Sequence[str] = ()) -> None:
         self.chars = [c for c in check_symbols(chars, self.kind) if not is_syllable(c)]
-        self.itos = list(SPECIAL_TOKENS) + [f"<{j}>" for j in INITIALS + MEDIALS + FINALS] + self.chars
+        jamo_names = [f"<{j}>" for j in INITIALS + MEDIALS + FINALS]
+        self.added_specials = check_added_specials(added_specials, self.chars + jamo_names, self.kind)
+        self.itos = list(SPECIAL_TOKENS) + jamo_names + self.chars + list(self.added_specials)
         self.table = SymbolTable(self.chars, FIRST_CHAR, len(self.itos))
         self._bytes = [c.encode("utf-8", "surrogatepass") for c in self.chars]
 
@@ -117,17 +121,28 @@ class JamoTokenizer(Tokenizer):
         """A token outside a well-formed syllable (a model may generate one): shown as the bare jamo."""
         if FIRST_JAMO <= t < FIRST_CHAR:
             return ALL_JAMO[t - FIRST_JAMO]
-        if FIRST_CHAR <= t < self.vocab_size:
+        if FIRST_CHAR <= t < FIRST_CHAR + len(self.chars):
             return self.chars[t - FIRST_CHAR]
+        if FIRST_CHAR + len(self.chars) <= t < self.vocab_size:  # an added special token
+            return ""
         return "" if 0 <= t < len(SPECIAL_TOKENS) and t != UNK_ID else UNK_TEXT
 
     def id_to_token(self, token_id: int) -> str:
         return self.itos[token_id]
 
+    def missing_symbols(self, texts: Iterable[str]) -> list[str]:
+        known = set(self.chars)
+        return sorted(c for c in count_chars(texts) if c not in known and not is_syllable(c))
+
+    def extended(self, symbols: Sequence[str] = (), specials: Sequence[str] = ()) -> JamoTokenizer:
+        known = set(self.chars)
+        new = [c for c in dict.fromkeys(symbols) if c not in known and not is_syllable(c)]
+        return JamoTokenizer(self.chars + new, merge_specials(self.added_specials, specials))
+
     def to_dict(self) -> dict[str, Any]:
-        return {**header(self.kind), "chars": self.chars}
+        return {**header(self.kind, self.added_specials), "chars": self.chars}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JamoTokenizer:
         check_kind(data, cls.kind)
-        return cls(data["chars"])
+        return cls(data["chars"], data.get("added_specials", ()))

@@ -17,9 +17,11 @@ from genlab.tokenizers.base import (
     UNK_ID,
     UNK_TEXT,
     Tokenizer,
+    check_added_specials,
     check_kind,
     header,
     iter_texts,
+    merge_specials,
     select_symbols,
 )
 
@@ -33,12 +35,14 @@ def split_words(text: str) -> list[str]:
 class WordTokenizer(Tokenizer):
     kind = "word"
 
-    def __init__(self, words: Sequence[str], lowercase: bool = False) -> None:
+    def __init__(self, words: Sequence[str], lowercase: bool = False, added_specials: Sequence[str] = ()) -> None:
         self.words = list(words)
         self.lowercase = lowercase
-        self.itos = list(SPECIAL_TOKENS) + self.words
+        self.added_specials = check_added_specials(added_specials, self.words, self.kind)
+        self.itos = list(SPECIAL_TOKENS) + self.words + list(self.added_specials)
         self.stoi = {w: i for i, w in enumerate(self.words, start=len(SPECIAL_TOKENS))}
-        self._bytes = [b"", UNK_TEXT.encode(), b"", b""] + [w.encode("utf-8", "surrogatepass") for w in self.words]
+        self._bytes = [b"", UNK_TEXT.encode(), b"", b""] + [w.encode("utf-8", "surrogatepass") for w in self.words] \
+            + [b""] * len(self.added_specials)
 
     @classmethod
     def train(cls, texts: Iterable[str], vocab_size: int | None = None, min_frequency: int = 1,
@@ -64,10 +68,21 @@ class WordTokenizer(Tokenizer):
     def id_to_token(self, token_id: int) -> str:
         return self.itos[token_id]
 
+    def missing_symbols(self, texts: Iterable[str]) -> list[str]:
+        seen: Counter[str] = Counter()
+        for text in iter_texts(texts):
+            seen.update(split_words(text.lower() if self.lowercase else text))
+        return sorted(w for w in seen if w not in self.stoi)
+
+    def extended(self, symbols: Sequence[str] = (), specials: Sequence[str] = ()) -> WordTokenizer:
+        new = [w for w in dict.fromkeys(symbols) if w not in self.stoi]
+        return WordTokenizer(self.words + new, self.lowercase, merge_specials(self.added_specials, specials))
+
     def to_dict(self) -> dict[str, Any]:
-        return {**header(self.kind), "lowercase": self.lowercase, "words": self.words}
+        return {**header(self.kind, self.added_specials), "lowercase": self.lowercase, "words": self.words}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WordTokenizer:
         check_kind(data, cls.kind)
-        return cls(data["words"], lowercase=bool(data.get("lowercase", False)))
+        return cls(data["words"], lowercase=bool(data.get("lowercase", False)),
+                   added_specials=data.get("added_specials", ()))

@@ -36,6 +36,9 @@ class TrainConfig:
     max_steps: int | None = None
     epochs: float | None = None  # passes over the training tokens (converted to steps)
     time_budget: float | None = None  # seconds of training, across resumes
+    #: what a second of the budget is: "wall" time, or "cpu" time of this process divided by its threads
+    #: (on a machine shared with other jobs, the time this run actually got; ≈ wall time when idle)
+    budget_clock: str = "wall"
     eval_interval: int = 250
     eval_batches: int = 20
     early_stop: int | None = None  # stop after this many evaluations without a better val loss
@@ -52,6 +55,8 @@ class TrainConfig:
             raise GenlabError(f"--batch-size {self.batch_size} must be a multiple of --grad-accum {self.grad_accum}")
         if self.min_lr > self.lr:
             raise GenlabError(f"--min-lr {self.min_lr} is above --lr {self.lr}; pick min-lr ≤ lr")
+        if self.budget_clock not in ("wall", "cpu"):
+            raise GenlabError("--budget-clock must be wall or cpu")
         if self.on_nan not in ("stop", "skip"):
             raise GenlabError("--on-nan must be stop or skip")
         if self.dtype not in ("float32", "bfloat16", "float16"):

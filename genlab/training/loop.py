@@ -273,14 +273,17 @@ def _tokenizer_fingerprint(task: TrainTask, path: Path) -> str | None:
 
 def write_run_config(path: Path, task: TrainTask, model_config: dict[str, Any], cfg: TrainConfig,
                      preset: str | None, device: str, max_steps: int | None, model: nn.Module) -> None:
+    run_info = getattr(task, "run_info", None)  # lineage a task records (a fine-tuned run names its base)
     write_json(path / "config.json", {
         "model": model_config,
         "train": asdict(cfg),
         "preset": preset,
         "tokenizer_fingerprint": _tokenizer_fingerprint(task, path),
         "runtime": {"device": device, "planned_steps": max_steps, "torch_threads": torch.get_num_threads(),
-                    "parameters": sum(p.numel() for p in model.parameters())},
+                    "parameters": sum(p.numel() for p in model.parameters()),
+                    "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)},
         "versions": versions(),
+        **(run_info() if run_info is not None else {}),
     })
 
 
@@ -343,6 +346,19 @@ def fit(task: TrainTask, cfg: TrainConfig, path: str | Path, model_config: dict[
         teardown(ranks)
 
 
+def budget_clock(kind: str) -> Callable[[], float]:
+    """Seconds that count against ``--time-budget``: wall time, or this process's CPU time per thread.
+
+    CPU seconds divided by PyTorch's thread count are what a run got of the machine: on an idle machine
+    they track wall time, and on one shared with other jobs they do not charge the run for its
+    neighbours (the image trainer's ``--budget-clock`` means the same).
+    """
+    if kind == "cpu":
+        threads = max(1, torch.get_num_threads())
+        return lambda: time.process_time() / threads
+    return time.perf_counter
+
+
 def resolve_dtype(dtype: str, device: str, warn: bool = True) -> str:
     """The dtype actually used: half precision only where the hardware runs it faster than float32.
 
@@ -399,11 +415,12 @@ def _fit(task: TrainTask, cfg: TrainConfig, path: Path, model_config: dict[str, 
     metrics = MetricsLog(path, prog.step if resume else None) if ranks.main else _NoMetrics()
     barrier(ranks)  # rank 0 has cleared old files before anyone trains
     last_saved = prog.step if resume else None
-    base_elapsed, started = prog.elapsed, time.perf_counter()
+    now = budget_clock(cfg.budget_clock)
+    base_elapsed, started = prog.elapsed, now()
     synced_elapsed = base_elapsed  # the ranks' mean training time, agreed on at every step
 
     def elapsed() -> float:
-        return base_elapsed + time.perf_counter() - started
+        return base_elapsed + now() - started
 
     def clock() -> float:
         """Time that decides the schedule and the budget: the same number on every rank."""

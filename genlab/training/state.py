@@ -26,6 +26,9 @@ from genlab.models.weights import load_weights, save_weights
 from genlab.training.task import LATEST_WEIGHTS, TRAIN_STATE
 
 STATE_FORMAT = "genlab-train-state"
+#: parameters with this in their name are low-rank adapters (``genlab.tuning.lora``): a checkpoint saves
+#: the merged weights for everyone, and the adapters themselves for resuming
+ADAPTER_MARK = "lora_"
 
 
 @dataclass
@@ -49,6 +52,7 @@ def save_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Opti
                     scaler: torch.amp.GradScaler | None, progress: Progress, rng: np.random.Generator) -> None:
     """Write ``model.safetensors`` then ``train_state.pt`` (both atomic)."""
     save_weights(run_dir / LATEST_WEIGHTS, model, metadata={"step": str(progress.step)})
+    adapters = {name: p.detach().cpu() for name, p in model.named_parameters() if ADAPTER_MARK in name}
     state: dict[str, Any] = {
         "format": STATE_FORMAT,
         "version": 1,
@@ -59,6 +63,8 @@ def save_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Opti
         "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
     }
+    if adapters:
+        state["adapters"] = adapters
     torch_save(run_dir / TRAIN_STATE, state)
 
 
@@ -93,7 +99,10 @@ def load_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Opti
     if saved_step is not None and saved_step != progress.step:
         raise GenlabError(f"{weights} (step {saved_step}) and {state_path} (step {progress.step}) disagree — "
                           "a save was interrupted; retrain, or restore both files from a backup")
-    load_weights(model, weights)
+    if state.get("adapters"):
+        _load_adapters(model, state["adapters"], weights)
+    else:
+        load_weights(model, weights)
     try:
         optimizer.load_state_dict(state["optimizer"])
     except (ValueError, KeyError, RuntimeError) as exc:
@@ -106,3 +115,29 @@ def load_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Opti
     if state.get("cuda_rng") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
     return progress, rng
+
+
+def _load_adapters(model: nn.Module, adapters: dict[str, torch.Tensor], weights: Path) -> None:
+    """Resume a LoRA run: the frozen base is rebuilt from its base run, then the adapters are restored.
+
+    The merged result must equal the saved weights; if it does not, the base run changed since training
+    started, and resuming would silently train something else.
+    """
+    params = dict(model.named_parameters())
+    names = {n for n in params if ADAPTER_MARK in n}
+    if set(adapters) != names:
+        raise GenlabError(f"{weights.parent} was trained with other LoRA adapters (rank or layers differ); "
+                          "resume with the same --lora-rank, or start again without --resume")
+    with torch.no_grad():
+        for name, tensor in adapters.items():
+            if params[name].shape != tensor.shape:
+                raise GenlabError(f"{weights.parent}: adapter {name} has another shape; resume with the same "
+                                  "--lora-rank")
+            params[name].copy_(tensor)
+    from genlab.checkpoint import load_tensors
+
+    saved = load_tensors(weights, device="cpu")
+    for name, tensor in model.state_dict().items():
+        if name in saved and not torch.allclose(tensor.float().cpu(), saved[name].float(), atol=1e-5, rtol=1e-4):
+            raise GenlabError(f"the base run of {weights.parent} changed since fine-tuning started ({name} differs); "
+                              "restore it, or start again without --resume")

@@ -336,3 +336,16 @@ class _Micro:
 
     def __getattr__(self, name):
         return getattr(self._cfg, name)
+
+
+def test_a_cpu_clock_budget_counts_process_cpu_time(run, monkeypatch):
+    from genlab.training import loop
+
+    ticks = iter(range(0, 10_000, 1))  # each call of the CPU clock advances one "second"
+    monkeypatch.setattr(loop.time, "process_time", lambda: float(next(ticks)))
+    task, mc = task_and_config(run)
+    result = fit(task, config(max_steps=None, time_budget=5.0, budget_clock="cpu", eval_interval=1000), run, mc,
+                 progress=False)
+    assert result.stopped == "time_budget" and 1 <= result.steps <= 5
+    with pytest.raises(GenlabError, match="--budget-clock must be wall or cpu"):
+        config(budget_clock="sundial").validate()

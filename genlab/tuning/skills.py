@@ -1,0 +1,271 @@
+"""``builtin:skills``: an offline instruction set in Korean and English whose answers can be checked.
+
+Eight skills, each asked in many phrasings in both languages, each with one exact answer:
+dates to ISO (``March 5, 1999`` → ``1999-03-05``) and back, numbers read in Sino-Korean
+(``2026`` → ``이천이십육``, 1 ≤ n ≤ 9999), addition and subtraction of numbers below 1000 (the larger
+number first, so answers are never negative), reversing a word, counting a word's characters, and
+a few short greetings. Everything is generated from a seed, so the same seed gives the same data.
+
+Every skill keeps a few phrasings out of training altogether: the test set asks with the training
+phrasings ("seen", fresh values) and with those held-out ones ("unseen"), so a report can show
+whether the model learned the skill or only its sentences.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from genlab.errors import GenlabError
+from genlab.tuning.chat_data import Conversation
+from genlab.tuning.template import Message
+
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December")
+DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+SINO_DIGITS = "영일이삼사오육칠팔구"
+EN_WORDS = (
+    "apple", "banana", "orange", "grape", "lemon", "melon", "peach", "cherry", "mango", "river", "ocean",
+    "mountain", "forest", "desert", "island", "garden", "window", "door", "table", "chair", "pencil", "paper",
+    "book", "letter", "music", "guitar", "piano", "violin", "camera", "planet", "star", "moon", "sun", "cloud",
+    "rain", "snow", "winter", "summer", "spring", "autumn", "morning", "evening", "night", "city", "village",
+    "street", "bridge", "tower", "castle", "school", "teacher", "student", "doctor", "nurse", "farmer", "baker",
+    "driver", "pilot", "artist", "writer", "singer", "dancer", "rabbit", "tiger", "lion", "zebra", "monkey",
+    "turtle", "dolphin", "whale", "eagle", "parrot", "horse", "sheep", "chicken", "coffee", "bread", "butter",
+    "cheese", "pizza", "pasta", "salad", "soup", "sugar", "honey", "water", "silver", "golden", "purple", "yellow",
+    "green", "simple", "quick", "happy", "bright", "quiet", "gentle", "brave", "clever", "model", "token", "vector",
+    "python", "kernel", "network", "signal",
+)
+KO_WORDS = (
+    "사과", "바나나", "포도", "수박", "딸기", "학교", "선생님", "학생", "병원", "의사", "간호사",
+    "바다", "하늘", "구름", "나무", "숲속", "강물", "도시", "마을", "거리", "다리", "기차",
+    "버스", "비행기", "자동차", "자전거", "컴퓨터", "전화기", "책상", "의자", "연필", "공책", "노래",
+    "음악", "그림", "사진", "영화", "극장", "봄날", "여름", "가을", "겨울", "아침", "저녁",
+    "주말", "생일", "가족", "친구", "사랑", "행복", "기쁨", "하루", "시간", "세상", "우주",
+    "지구", "별빛", "달빛", "호랑이", "고양이", "강아지", "토끼", "거북이", "코끼리", "사자", "여우",
+    "다람쥐", "커피", "우유", "김치", "비빔밥", "떡볶이", "라면", "냉면", "인공지능", "생성형",
+    "언어모델", "데이터", "토큰", "문장", "단어", "한국어", "영어", "대한민국", "서울", "부산",
+    "제주도",
+)
+
+
+def sino_korean(n: int) -> str:
+    """``n`` (1…9999) read in Sino-Korean: 2026 → 이천이십육, 1000 → 천, 10 → 십 (no 일 before a unit)."""
+    if not 1 <= n <= 9999:
+        raise ValueError(f"sino_korean takes 1 ≤ n ≤ 9999, got {n}")
+    parts = []
+    for value, unit in ((1000, "천"), (100, "백"), (10, "십"), (1, "")):
+        digit = n // value % 10
+        if digit:
+            parts.append(unit if unit and digit == 1 else SINO_DIGITS[digit] + unit)
+    return "".join(parts)
+
+
+def _has_final(word: str) -> bool:
+    """Whether the last syllable ends in a consonant (받침), which picks 을/를, 은/는, 과/와."""
+    last = word[-1]
+    if "가" <= last <= "힣":
+        return (ord(last) - 0xAC00) % 28 != 0
+    digits = re.search(r"\d+$", word)
+    if digits:  # a number is read aloud: its reading's last syllable (0 is 영)
+        n = int(digits.group()[-4:])
+        return True if n == 0 else _has_final(sino_korean(n))
+    return False
+
+
+def josa(word: str, with_final: str, without_final: str) -> str:
+    """``word`` and the particle its last sound takes: josa("2026", "을", "를") → "2026을"."""
+    return word + (with_final if _has_final(word) else without_final)
+
+
+@dataclass(frozen=True)
+class Skill:
+    name: str
+    #: phrasings used for training (and for the "seen" test); each formats the values of ``make``
+    train: tuple[str, ...]
+    #: phrasings never trained on (the "unseen" test)
+    held_out: tuple[str, ...]
+    #: draws the values of one question and returns (format values, answer)
+    make: Callable[[random.Random], tuple[dict[str, str], str]] | None = None
+    #: for skills without values (greetings): each phrasing's fixed answer
+    replies: dict[str, str] | None = None
+
+
+def _date(rng: random.Random) -> tuple[int, int, int]:
+    month = rng.randint(1, 12)
+    return rng.randint(1900, 2099), month, rng.randint(1, DAYS_IN_MONTH[month - 1])
+
+
+def _date_iso(rng: random.Random) -> tuple[dict[str, str], str]:
+    year, month, day = _date(rng)
+    text = f"{MONTHS[month - 1]} {day}, {year}"
+    values = {"d": text, "d_eul": josa(text, "을", "를"), "d_eun": josa(text, "은", "는")}
+    return values, f"{year:04d}-{month:02d}-{day:02d}"
+
+
+def _date_text(rng: random.Random) -> tuple[dict[str, str], str]:
+    year, month, day = _date(rng)
+    iso = f"{year:04d}-{month:02d}-{day:02d}"
+    return {"iso": iso, "iso_eul": josa(iso, "을", "를"), "iso_eun": josa(iso, "은", "는")}, \
+        f"{MONTHS[month - 1]} {day}, {year}"
+
+
+def _number(rng: random.Random) -> tuple[dict[str, str], str]:
+    n = rng.choice((rng.randint(1, 99), rng.randint(100, 999), rng.randint(1000, 9999), rng.randint(1, 9999)))
+    text = str(n)
+    return {"n": text, "n_eul": josa(text, "을", "를"), "n_eun": josa(text, "은", "는")}, sino_korean(n)
+
+
+def _operands(rng: random.Random) -> tuple[int, int]:
+    a, b = rng.randint(0, 999), rng.randint(0, 999)
+    return max(a, b), min(a, b)
+
+
+def _values(a: int, b: int) -> dict[str, str]:
+    sa, sb = str(a), str(b)
+    return {"a": sa, "b": sb, "a_gwa": josa(sa, "과", "와"), "b_eul": josa(sb, "을", "를"),
+            "b_eun": josa(sb, "은", "는")}
+
+
+def _add(rng: random.Random) -> tuple[dict[str, str], str]:
+    a, b = _operands(rng)
+    if rng.random() < 0.5:
+        a, b = b, a
+    return _values(a, b), str(a + b)
+
+
+def _sub(rng: random.Random) -> tuple[dict[str, str], str]:
+    a, b = _operands(rng)
+    return _values(a, b), str(a - b)
+
+
+def _word(rng: random.Random) -> str:
+    return rng.choice(EN_WORDS if rng.random() < 0.5 else KO_WORDS)
+
+
+def _reverse(rng: random.Random) -> tuple[dict[str, str], str]:
+    word = _word(rng)
+    return {"w": word}, word[::-1]
+
+
+def _count(rng: random.Random) -> tuple[dict[str, str], str]:
+    word = _word(rng)
+    return {"w": word}, str(len(word))
+
+
+#: greeting → reply, by kind; the held-out greetings have the same replies
+GREETINGS = {
+    "Hello! How can I help you?": (("Hello", "Hi", "Hello!", "Hi there", "Good morning"),
+                                   ("Hey!", "Hello there!", "Good afternoon!")),
+    "안녕하세요! 무엇을 도와드릴까요?": (("안녕하세요", "안녕", "안녕하세요!", "반갑습니다"),
+                                ("안녕하십니까", "반가워요", "안녕하세요~")),
+    "You're welcome!": (("Thank you", "Thanks!", "Thank you so much"), ("Thanks a lot!", "Many thanks.")),
+    "천만에요!": (("고마워", "감사합니다", "고맙습니다"), ("정말 고마워요", "감사해요")),
+    "Goodbye!": (("Bye", "Goodbye", "See you later"), ("Bye bye!", "See you!")),
+    "안녕히 가세요!": (("잘 가", "안녕히 계세요", "다음에 봐요"), ("잘 있어요", "또 만나요")),
+}
+
+
+def _greeting_skill() -> Skill:
+    """Greetings have no values: each phrasing is a whole question with its fixed reply."""
+    train = tuple(g for seen, _ in GREETINGS.values() for g in seen)
+    held = tuple(g for _, unseen in GREETINGS.values() for g in unseen)
+    replies = {g: answer for answer, (seen, unseen) in GREETINGS.items() for g in (*seen, *unseen)}
+    return Skill("greeting", train, held, replies=replies)
+
+
+SKILLS: tuple[Skill, ...] = (
+    Skill("date-iso",
+          ("Convert {d} to ISO format.", "What is {d} in YYYY-MM-DD format?", "Write {d} as an ISO date.",
+           "{d} in ISO 8601?", "{d_eul} ISO 형식으로 바꿔 줘.", "{d_eul} YYYY-MM-DD로 써 줘.", "날짜 변환: {d}",
+           "ISO date for {d}, please."),
+          ("Please give me {d} in ISO form.", "{d}의 ISO 날짜는?", "Change {d} to YYYY-MM-DD."),
+          _date_iso),
+    Skill("date-text",
+          ("Write {iso} as a date in words.", "What date is {iso} in English?", "Convert {iso} to an English date.",
+           "{iso_eul} 영어 날짜로 써 줘.", "{iso_eun} 영어로 무슨 날짜야?", "English date for {iso}, please.",
+           "날짜를 영어로: {iso}"),
+          ("Spell out the date {iso} in English.", "{iso_eul} 영어 날짜 형식으로 바꿔 줘.", "Turn {iso} into words."),
+          _date_text),
+    Skill("korean-number",
+          ("{n_eul} 한국어로 읽어 줘.", "{n_eun} 한국어로 어떻게 읽어?", "How do you read {n} in Korean?",
+           "Read {n} in Sino-Korean.", "숫자 {n} 읽는 법은?", "Write {n} in Korean words.", "{n} 한글로 써 줘."),
+          ("Say {n} in Korean.", "{n_eul} 한글로 읽으면?", "What is {n} in Korean?"),
+          _number),
+    Skill("add",
+          ("{a} 더하기 {b_eun}?", "What is {a} + {b}?", "{a} + {b} = ?", "Compute {a} plus {b}.",
+           "{a_gwa} {b_eul} 더하면?", "Add {a} and {b}."),
+          ("{a} 더하기 {b} 계산해 줘.", "Tell me {a} plus {b}.", "{a} + {b_eun} 얼마야?"),
+          _add),
+    Skill("sub",
+          ("{a} 빼기 {b_eun}?", "What is {a} - {b}?", "{a} - {b} = ?", "Compute {a} minus {b}.",
+           "{a}에서 {b_eul} 빼면?", "Subtract {b} from {a}."),
+          ("{a} 빼기 {b} 계산해 줘.", "Tell me {a} minus {b}.", "{a} - {b_eun} 얼마야?"),
+          _sub),
+    Skill("reverse",
+          ("Reverse the word '{w}'.", "Spell '{w}' backwards.", "What is '{w}' reversed?", "'{w}' 거꾸로 써 줘.",
+           "단어 뒤집기: '{w}'", "'{w}'를 뒤집어 줘."),
+          ("Write '{w}' in reverse order.", "'{w}' 뒤집으면?", "Flip the word '{w}'."),
+          _reverse),
+    Skill("count",
+          ("How many characters are in '{w}'?", "Count the letters in '{w}'.", "'{w}' 몇 글자야?",
+           "'{w}'의 글자 수는?", "Length of the word '{w}'?", "'{w}'는 몇 글자로 되어 있어?"),
+          ("How long is the word '{w}'?", "'{w}' 글자 수 세어 줘.", "Number of characters in '{w}'?"),
+          _count),
+    _greeting_skill(),
+)
+SYSTEM_PROMPTS = ("You are a helpful assistant.", "당신은 친절한 도우미입니다.", "Answer briefly.")
+
+
+def ask(skill: Skill, phrasing: str, rng: random.Random) -> tuple[str, str]:
+    """One question of ``skill`` in ``phrasing`` and its exact answer."""
+    if skill.replies is not None:
+        return phrasing, skill.replies[phrasing]
+    assert skill.make is not None
+    values, answer = skill.make(rng)
+    return phrasing.format(**values), answer
+
+
+def conversation(skill: Skill, phrasing: str, rng: random.Random, extras: bool, source: str) -> Conversation:
+    """A one-question conversation; with ``extras``, sometimes a system prompt or a first exchange before it."""
+    messages: list[Message] = []
+    if extras and rng.random() < 0.1:
+        messages.append(Message("system", rng.choice(SYSTEM_PROMPTS)))
+    if extras and rng.random() < 0.1:  # a multi-turn conversation: an earlier question and its answer
+        other = rng.choice(SKILLS)
+        question, answer = ask(other, rng.choice(other.train), rng)
+        messages += [Message("user", question), Message("assistant", answer)]
+    question, answer = ask(skill, phrasing, rng)
+    messages += [Message("user", question), Message("assistant", answer)]
+    return Conversation(messages, skill.name, source)
+
+
+@dataclass
+class SkillsDataset:
+    train: list[Conversation]
+    #: test questions, tagged ``phrasing: seen|unseen``
+    test: list[Conversation]
+
+
+def builtin_dataset(name: str, seed: int = 0, train_size: int = 40_000, test_per_group: int = 40) -> SkillsDataset:
+    """The built-in instruction set ``name`` (only ``skills``), generated from ``seed``."""
+    if name != "skills":
+        raise GenlabError(f"unknown built-in chat data 'builtin:{name}'; available: builtin:skills")
+    rng = random.Random(f"genlab-skills-train-{seed}")
+    train = []
+    for i in range(train_size):
+        skill = SKILLS[i % len(SKILLS)]
+        train.append(conversation(skill, rng.choice(skill.train), rng, extras=True, source=f"builtin:skills#{i}"))
+    rng.shuffle(train)
+    test_rng = random.Random(f"genlab-skills-test-{seed}")
+    test = []
+    for skill in SKILLS:
+        for group, phrasings in (("seen", skill.train), ("unseen", skill.held_out)):
+            for k in range(test_per_group):
+                conv = conversation(skill, phrasings[k % len(phrasings)], test_rng, extras=False,
+                                    source=f"builtin:skills/test/{skill.name}/{group}#{k}")
+                conv.tags["phrasing"] = group
+                test.append(conv)
+    return SkillsDataset(train, test)

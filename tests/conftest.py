@@ -1,0 +1,58 @@
+"""Fixtures shared across test folders: a tiny chat run, fine-tuned through the real command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from genlab.cli import main as genlab_main
+
+CORPUS = ["the cat sat on the mat.", "hello world, this is genlab.", "안녕하세요, 반갑습니다.",
+          "생성형 인공지능을 배웁니다."]
+#: what the tiny chat run learns; it answers these exactly after a few seconds of fine-tuning
+CHAT = [
+    {"messages": [{"role": "user", "content": "ping"}, {"role": "assistant", "content": "pong"}], "skill": "echo"},
+    {"messages": [{"role": "user", "content": "안녕"}, {"role": "assistant", "content": "반가워요"}], "skill": "greet"},
+    {"messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "123 더하기 456은?"},
+                  {"role": "assistant", "content": "579"}], "skill": "math"},
+    {"prompt": "color of sky?", "completion": "blue"},
+]
+
+
+def cli(*argv: str) -> None:
+    code = genlab_main(list(argv))
+    assert code == 0, f"genlab {' '.join(argv)} exited {code}"
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def chat_base_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer char GPT trained for 5 steps on a little English and Korean text: a base to fine-tune."""
+    root = tmp_path_factory.mktemp("chat-base")
+    (root / "corpus.txt").write_text("\n".join(CORPUS * 10) + "\n", encoding="utf-8")
+    run = root / "base"
+    cli("prepare", "--corpus", str(root / "corpus.txt"), "--unit", "line", "--out", str(run), "--quiet")
+    cli("train", str(run), "--model", "gpt", "--n-layer", "2", "--n-head", "2", "--n-embd", "48", "--block-size", "32",
+        "--batch-size", "4", "--max-steps", "5", "--device", "cpu", "--threads", "1", "--quiet")
+    return run
+
+
+@pytest.fixture(scope="session")
+def chat_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_jsonl(tmp_path_factory.mktemp("chat-data") / "chat.jsonl", CHAT * 5)
+
+
+@pytest.fixture(scope="session")
+def chat_run(chat_base_run: Path, chat_data: Path) -> Path:
+    """The base fine-tuned on CHAT until it answers every question exactly."""
+    run = chat_base_run.parent / "chat"
+    cli("finetune", str(chat_base_run), "--data", str(chat_data), "--out", str(run), "--max-steps", "150",
+        "--batch-size", "8", "--lr", "1e-2", "--eval-interval", "75", "--val-fraction", "0.1", "--threads", "1",
+        "--seed", "3", "--quiet")
+    return run

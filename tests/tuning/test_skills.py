@@ -1,0 +1,59 @@
+"""builtin:skills: deterministic, checkable, and its held-out phrasings never reach training."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from genlab.errors import GenlabError
+from genlab.tuning.skills import SKILLS, builtin_dataset, josa, sino_korean
+
+
+@pytest.mark.parametrize("n, reading", [(1, "일"), (10, "십"), (11, "십일"), (20, "이십"), (101, "백일"),
+                                        (1000, "천"), (2026, "이천이십육"), (9999, "구천구백구십구"),
+                                        (3040, "삼천사십")])
+def test_sino_korean_readings(n, reading):
+    assert sino_korean(n) == reading
+
+
+def test_particles_follow_the_reading():
+    assert josa("2026", "을", "를") == "2026을"  # 육
+    assert josa("1999", "을", "를") == "1999를"  # 구
+    assert josa("456", "은", "는") == "456은"
+    assert josa("사과", "을", "를") == "사과를" and josa("수박", "을", "를") == "수박을"
+
+
+def test_the_dataset_is_deterministic_and_keeps_test_phrasings_out_of_training():
+    a, b = builtin_dataset("skills", seed=3, train_size=800), builtin_dataset("skills", seed=3, train_size=800)
+    assert [c.messages for c in a.train] == [c.messages for c in b.train]
+    assert [c.messages for c in a.test] == [c.messages for c in b.test]
+    assert [c.messages for c in builtin_dataset("skills", seed=4, train_size=800).train] != \
+        [c.messages for c in a.train]
+    assert {c.skill for c in a.train} == {s.name for s in SKILLS}
+    for skill in SKILLS:
+        assert not set(skill.train) & set(skill.held_out)
+        assert any(any("가" <= ch <= "힣" for ch in p) for p in skill.train)  # Korean phrasings
+        assert any(p.isascii() for p in skill.train)  # and English ones
+    unseen = [c for c in a.test if c.tags["phrasing"] == "unseen"]
+    train_questions = {m.content for c in a.train for m in c.messages if m.role == "user"}
+    assert unseen and not any(c.messages[-2].content in train_questions for c in unseen if c.skill != "greeting")
+    greetings = {c.messages[-2].content for c in unseen if c.skill == "greeting"}
+    assert not greetings & train_questions
+
+
+def test_answers_are_right():
+    data = builtin_dataset("skills", seed=0, train_size=80, test_per_group=5)
+    for conv in data.test:
+        question, answer = conv.messages[-2].content, conv.messages[-1].content
+        if conv.skill == "add":
+            nums = [int(t) for t in re.findall(r"\d+", question)]
+            assert int(answer) == sum(nums)
+        if conv.skill == "reverse":
+            word = question.split("'")[1]
+            assert answer == word[::-1]
+
+
+def test_unknown_builtin():
+    with pytest.raises(GenlabError, match="available: builtin:skills"):
+        builtin_dataset("recipes")
