@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", help="run directory")
     p.add_argument("--prompt", default="", help="text to continue (default: start of a document)")
     p.add_argument("--num", type=positive_int, default=1, help="number of samples")
+    p.add_argument("--format", choices=["text", "jsonl"], default="text",
+                   help="jsonl: one JSON object per sample ({text, tokens, finish_reason, index, prompt}) for scripts")
     add_sampling_args(p)
     p.set_defaults(func=run)
 
@@ -76,6 +78,13 @@ def run(args: argparse.Namespace) -> int:
     model, tokenizer, device = load_for_generation(args)
     cfg = sampling_config(args)
     out = sys.stdout
+    if args.format == "jsonl":
+        import json
+
+        for i, c in enumerate(complete(model, tokenizer, args.prompt, cfg, num=args.num, device=device)):
+            out.write(json.dumps({"index": i, "prompt": args.prompt, "text": c.text, "tokens": len(c.tokens),
+                                  "finish_reason": c.finish_reason, "seed": args.seed}, ensure_ascii=False) + "\n")
+        return 0
     texts = exact_chain_samples(model, tokenizer, args.prompt, cfg, args.num)
     if texts is not None:
         for i, text in enumerate(texts):

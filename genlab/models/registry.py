@@ -23,6 +23,7 @@ FAMILIES: dict[str, str] = {
     "gpt": "genlab.models.gpt:load",
     "rnn-attn": "genlab.models.seq2seq:load",
     "transformer": "genlab.models.seq2seq:load",
+    "reward": "genlab.tuning.reward:load",
 }
 
 

@@ -24,6 +24,8 @@ class ServedModel:
     config: dict = field(default_factory=dict)
     device: str = "cpu"
     created: int = field(default_factory=lambda: int(time.time()))
+    #: the run directory (feedback is kept there); None for models built in memory
+    path: Path | None = None
 
     @property
     def family(self) -> str:
@@ -94,7 +96,7 @@ def load_runs(runs: Sequence[str | Path], device: str = "cpu", which: str = "bes
             model = _quantize_int8(model)
         config_file = path / "config.json"
         created = int(config_file.stat().st_mtime) if config_file.is_file() else int(time.time())
-        served.append(ServedModel(path.resolve().name, model, tokenizer, config, device, created))
+        served.append(ServedModel(path.resolve().name, model, tokenizer, config, device, created, path.resolve()))
     return ModelRegistry(served)
 
 

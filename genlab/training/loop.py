@@ -395,6 +395,8 @@ def _fit(task: TrainTask, cfg: TrainConfig, path: Path, model_config: dict[str, 
         task.batch(split, 1, np.random.default_rng(0))
     if resume:
         prog, rng = load_checkpoint(path, model, optimizer, scaler)
+        if hasattr(task, "load_state_dict"):
+            task.load_state_dict(prog.task_state)
         for group in optimizer.param_groups:  # a changed --weight-decay applies from here on
             group["weight_decay"] = cfg.weight_decay if group.get("name") == "decay" else 0.0
     else:
@@ -429,6 +431,8 @@ def _fit(task: TrainTask, cfg: TrainConfig, path: Path, model_config: dict[str, 
     def checkpoint() -> None:
         nonlocal last_saved
         prog.elapsed = elapsed()
+        if hasattr(task, "state_dict"):
+            prog.task_state = task.state_dict()
         if ranks.main:
             save_checkpoint(path, model, optimizer, scaler, prog, rng)
         last_saved = prog.step
@@ -446,12 +450,13 @@ def _fit(task: TrainTask, cfg: TrainConfig, path: Path, model_config: dict[str, 
                 save_weights(path / BEST_WEIGHTS, model, metadata={"step": str(prog.step)})
         else:
             prog.evals_since_best += 1
-        ppl = math.exp(val) if val < 700 else math.inf
+        # a perplexity only means something when the loss is a cross-entropy (not for reward, DPO or RL losses)
+        ppl = (math.exp(val) if val < 700 else math.inf) if getattr(task, "cross_entropy_loss", True) else None
         metrics.log({"kind": "eval", "step": prog.step, "time": round(elapsed(), 3), "val_loss": val,
-                     "val_perplexity": ppl, **extra})
+                     **({"val_perplexity": ppl} if ppl is not None else {}), **extra})
         shown = "".join(f" · {k} {v:.4g}" for k, v in extra.items())
-        bar.write(f"step {prog.step}: val loss {val:.4f} · val perplexity {ppl:.3f}{shown}"
-                  f"{' (best)' if improved else ''}")
+        bar.write(f"step {prog.step}: val loss {val:.4f}" + (f" · val perplexity {ppl:.3f}" if ppl is not None else "")
+                  + f"{shown}{' (best)' if improved else ''}")
         checkpoint()
         if time.perf_counter() - plotted[0] > 30:
             metrics.plot()

@@ -46,6 +46,8 @@ class Progress:
     evals_since_best: int = 0
     #: running sums for the next metrics line (so a resumed run logs the same averages)
     window: dict[str, float] = field(default_factory=dict)
+    #: what a task keeps between steps (an RL task's KL coefficient and sample cache), if it keeps anything
+    task_state: dict[str, Any] = field(default_factory=dict)
 
 
 def save_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer,

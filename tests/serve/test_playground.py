@@ -106,3 +106,51 @@ def test_chat_mode_streams_a_reply(page, server, api_key: str) -> None:
     assert shown == same["choices"][0]["message"]["content"]
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "playground-chat.png"), full_page=True)
+
+
+def test_feedback_controls_in_chat_mode_write_the_runs_feedback_file(browser, chat_run, start_server, tmp_path):
+    """👍 on an answer, then "compare two answers" and a pick: both land in RUN/feedback.jsonl."""
+    import json
+
+    path = chat_run / "feedback.jsonl"
+    before = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    with start_server([chat_run], tmp_path) as live:
+        page = browser.new_page(viewport={"width": 1200, "height": 800})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(live.url + "/")
+        page.wait_for_selector("body[data-models=ready]")
+        page.check('input[name="mode"][value="chat"]')
+        page.eval_on_selector("#temperature", "e => { e.value = '0'; e.dispatchEvent(new Event('input')); }")
+        page.fill("#message", "ping")
+        page.click("#generate")
+        page.wait_for_selector(".bubble.assistant .rating button.rate-up")
+        answer = page.eval_on_selector(".bubble.assistant .text", "e => [...e.querySelectorAll('.tok:not(.end)')]"
+                                       ".map(t => t.textContent).join('')")
+        assert answer == "pong" and page.locator(".bubble.assistant .tok.end").count() == 1  # the end-of-turn chip
+        page.click(".bubble.assistant .rating button.rate-up")
+        page.wait_for_selector(".rating[data-saved=up]")
+        page.eval_on_selector("#temperature", "e => { e.value = '2'; e.dispatchEvent(new Event('input')); }")
+        for seed in range(3, 20):  # the tiny model is sure of itself: sample until the two answers differ
+            page.fill("#message", "the cat?")
+            page.fill("#seed", str(seed))
+            page.click("#compare")
+            page.wait_for_selector("#pick:not([hidden])")
+            if page.inner_text("#pick-a") != page.inner_text("#pick-b"):
+                break
+            page.click("#pick-a-button")
+            page.wait_for_selector("#pick[hidden]", state="attached")
+        picked = page.inner_text("#pick-b")
+        assets = page.locator(".bubble.assistant").count()
+        page.click("#pick-b-button")
+        page.wait_for_selector("#pick[hidden]", state="attached")
+        page.wait_for_function(f"document.querySelectorAll('.bubble.assistant').length === {assets + 1}")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "playground-feedback.png"), full_page=True)
+        page.close()
+        assert errors == []
+    new = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()[len(before):]]
+    assert new[0]["completion"] == "pong" and new[0]["label"] is True
+    assert new[0]["prompt"] == [{"role": "user", "content": "ping"}]
+    assert len(new) == 2 and new[1]["chosen"] == picked and new[1]["rejected"] != picked
+    assert new[1]["prompt"][-1] == {"role": "user", "content": "the cat?"}

@@ -239,8 +239,7 @@ async function generate() {
     if (!message) { setState("error", "type a message first"); return; }
     path = "/v1/chat/completions";
     session.history.push({ role: "user", content: message });
-    const system = $("system").value.trim();
-    const messages = (system ? [{ role: "system", content: system }] : []).concat(session.history);
+    const messages = chatMessages(session.history);
     Object.assign(body, { messages, logprobs: true, top_logprobs: alternatives });
     addBubble("user", message);
     target = addBubble("assistant", "");
@@ -269,8 +268,80 @@ async function generate() {
     else setState("error", String(err.message || err));
   } finally {
     session.controller = null;
-    if (mode() === "chat" && path === "/v1/chat/completions") session.history.push({ role: "assistant", content: reply });
+    if (mode() === "chat" && path === "/v1/chat/completions") {
+      const asked = chatMessages(session.history);
+      session.history.push({ role: "assistant", content: reply });
+      if (reply) addRating(target, asked, reply);
+    }
   }
+}
+
+// ---- feedback: 👍/👎 on an answer, or a pick between two answers (kept in RUN/feedback.jsonl) --------
+function chatMessages(history) {
+  const system = $("system").value.trim();
+  return (system ? [{ role: "system", content: system }] : []).concat(history);
+}
+
+async function sendFeedback(body) {
+  const response = await fetch("/v1/feedback", { method: "POST", headers: headers(),
+    body: JSON.stringify(Object.assign({ model: $("model").value }, body)) });
+  if (!response.ok) throw new Error("feedback not saved: " + (await errorMessage(response)));
+  return response.json();
+}
+
+function addRating(bubbleText, prompt, answer) {
+  const bar = document.createElement("div");
+  bar.className = "rating";
+  for (const [rating, label] of [["up", "\u{1F44D} good"], ["down", "\u{1F44E} bad"]]) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "rate-" + rating;
+    button.textContent = label;
+    button.title = rating === "up" ? "a good answer" : "a bad answer";
+    button.addEventListener("click", async () => {
+      try {
+        await sendFeedback({ prompt, completion: answer, rating });
+        bar.dataset.saved = rating;
+        for (const b of bar.querySelectorAll("button")) b.disabled = true;
+        setState("done", "feedback saved (" + rating + ")");
+      } catch (err) { setState("error", String(err.message || err)); }
+    });
+    bar.append(button);
+  }
+  bubbleText.parentElement.append(bar);
+}
+
+async function compareTwo() {
+  if (session.controller) return;
+  const message = $("message").value.trim();
+  if (!message) { setState("error", "type a message first"); return; }
+  const history = session.history.concat([{ role: "user", content: message }]);
+  const body = Object.assign(samplingFields(), { messages: chatMessages(history), n: 2, stream: false });
+  if (!body.temperature) body.temperature = 1.0;  // two greedy answers would be the same
+  setState("generating", "answering twice\u2026");
+  try {
+    const response = await fetch("/v1/chat/completions", { method: "POST", headers: headers(), body: JSON.stringify(body) });
+    if (!response.ok) throw new Error(await errorMessage(response));
+    const out = await response.json();
+    const [a, b] = out.choices.map((c) => c.message.content);
+    $("pick-a").textContent = a;
+    $("pick-b").textContent = b;
+    $("pick").hidden = false;
+    setState("done", "pick the better answer");
+    const choose = async (better, worse) => {
+      $("pick").hidden = true;
+      try {
+        if (better !== worse) await sendFeedback({ prompt: chatMessages(history), chosen: better, rejected: worse });
+        $("message").value = "";
+        addBubble("user", message);
+        addBubble("assistant", better);
+        session.history = history.concat([{ role: "assistant", content: better }]);
+        setState("done", better === worse ? "both answers were the same" : "feedback saved (pick)");
+      } catch (err) { setState("error", String(err.message || err)); }
+    };
+    $("pick-a-button").onclick = () => choose(a, b);
+    $("pick-b-button").onclick = () => choose(b, a);
+  } catch (err) { setState("error", String(err.message || err)); }
 }
 
 function addBubble(role, text) {
@@ -298,6 +369,7 @@ function clearAll() {
 function showMode() {
   const chat = mode() === "chat";
   $("chat-pane").hidden = !chat;
+  $("compare").hidden = !chat;
   $("complete-pane").hidden = chat;
   $("output").hidden = chat;
 }
@@ -313,6 +385,7 @@ function init() {
   $("generate").addEventListener("click", generate);
   $("stop-button").addEventListener("click", () => session.controller && session.controller.abort());
   $("clear").addEventListener("click", clearAll);
+  $("compare").addEventListener("click", compareTwo);
   $("api-key").addEventListener("change", () => { saveSettings(); refreshModels(); });
   $("key-form").addEventListener("submit", (e) => { e.preventDefault(); saveSettings(); refreshModels(); });
   for (const box of ["prompt", "message"]) {

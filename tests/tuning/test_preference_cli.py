@@ -1,0 +1,132 @@
+"""``genlab reward / score / dpo / rlhf / prefs`` and ``generate --format jsonl`` through the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+GOOD = ["great movie", "love it", "so good", "best film", "wonderful", "재밌다", "최고"]
+BAD = ["bad movie", "hate it", "so boring", "worst film", "awful", "별로다", "최악"]
+
+
+def genlab(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "GENLAB_VERBOSE"}
+    return subprocess.run([sys.executable, "-m", "genlab", *args], capture_output=True, text=True, timeout=300,
+                          env=env, input=stdin)
+
+
+def ok(*args: str, stdin: str | None = None) -> str:
+    proc = genlab(*args, stdin=stdin)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def prefs(tmp_path_factory) -> Path:
+    rng = random.Random(0)
+    path = tmp_path_factory.mktemp("prefs") / "prefs.jsonl"
+    path.write_text("".join(json.dumps({"chosen": rng.choice(GOOD), "rejected": rng.choice(BAD)},
+                                       ensure_ascii=False) + "\n" for _ in range(60)), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def reward_run(chat_base_run: Path, prefs: Path) -> Path:
+    out = chat_base_run.parent / "rm"
+    stdout = ok("reward", str(chat_base_run), "--data", str(prefs), "--out", str(out), "--max-steps", "60",
+                "--eval-interval", "30", "--threads", "1", "--seed", "1", "--quiet")
+    accuracy = float(re.search(r"pairwise accuracy ([\d.]+)%", stdout).group(1))
+    assert accuracy == 100.0  # the held-out pairs are easy: every good review beats every bad one
+    return out
+
+
+@pytest.fixture(scope="module")
+def prompts(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("prompts") / "prompts.txt"
+    path.write_text("\nthe \n{\"prompt\": \"안녕\"}\n", encoding="utf-8")
+    return path
+
+
+def test_score_ranks_good_above_bad(reward_run: Path):
+    scores = [float(x) for x in ok("score", str(reward_run), stdin="great movie\nawful\n").split()]
+    assert len(scores) == 2 and scores[0] > scores[1]
+
+
+def test_dpo_moves_the_policy_toward_the_chosen_answers(chat_base_run: Path, prefs: Path, tmp_path: Path):
+    out = tmp_path / "dpo"
+    stdout = ok("dpo", str(chat_base_run), "--data", str(prefs), "--out", str(out), "--beta", "0.1", "--max-steps",
+                "30", "--lr", "3e-3", "--eval-interval", "15", "--threads", "1", "--quiet")
+    assert "trained with DPO: 30 steps" in stdout
+    evals = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if '"eval"' in line]
+    assert evals[-1]["reward_accuracy"] > 0.5 and evals[-1]["reward_margin"] > 0
+    assert evals[-1]["val_loss"] < 0.6931  # below log 2, where it starts
+    assert "val_perplexity" not in evals[-1]
+    samples = [json.loads(line) for line in ok("generate", str(out), "--num", "3", "--max-tokens", "8", "--seed", "2",
+                                                "--format", "jsonl").splitlines()]
+    assert [s["index"] for s in samples] == [0, 1, 2] and all(isinstance(s["text"], str) for s in samples)
+    assert all(1 <= s["tokens"] <= 8 and s["finish_reason"] in ("stop", "length") for s in samples)
+
+
+@pytest.mark.parametrize("algo", ["rloo", "ppo"])
+def test_rlhf_runs_logs_and_resumes_on_the_same_curve(chat_base_run: Path, reward_run: Path, prompts: Path,
+                                                      tmp_path: Path, algo: str):
+    common = ("--reward", str(reward_run), "--prompts", str(prompts), "--algo", algo, "--max-new-tokens", "6",
+              "--batch-size", "2", "--samples", "3", "--eval-interval", "2", "--log-interval", "1", "--threads", "1",
+              "--lr-decay-steps", "4", "--seed", "4", "--quiet")
+    ok("rlhf", str(chat_base_run), "--out", str(tmp_path / "straight"), "--max-steps", "4", *common)
+    ok("rlhf", str(chat_base_run), "--out", str(tmp_path / "resumed"), "--max-steps", "2", *common)
+    ok("rlhf", str(chat_base_run), "--out", str(tmp_path / "resumed"), "--max-steps", "4", "--resume", *common)
+
+    def records(run: str, kind: str) -> list[dict]:
+        return [r for r in map(json.loads, (tmp_path / run / "metrics.jsonl").read_text().splitlines())
+                if r["kind"] == kind]
+
+    assert [r["loss"] for r in records("resumed", "train")] == \
+        pytest.approx([r["loss"] for r in records("straight", "train")], abs=1e-6)
+    last = records("straight", "eval")[-1]
+    for key in ("reward", "kl", "entropy", "length", "distinct_2", "beta"):
+        assert key in last and isinstance(last[key], float)
+    assert 1 <= last["length"] <= 6
+
+
+def test_prefs_writes_pairs_dpo_can_read(chat_base_run: Path, reward_run: Path, prompts: Path, tmp_path: Path):
+    out = tmp_path / "onpolicy.jsonl"
+    stdout = ok("prefs", str(chat_base_run), "--reward", str(reward_run), "--prompts", str(prompts), "--out", str(out),
+                "--samples", "4", "--max-new-tokens", "8", "--seed", "1")
+    assert "preference pairs" in stdout
+    from genlab.tuning.prefs_data import read_preferences
+
+    pairs = read_preferences(out)
+    assert pairs and all(p.chosen != p.rejected for p in pairs)
+
+
+def test_bad_input_is_one_line_and_exit_2(chat_base_run: Path, reward_run: Path, prefs: Path, prompts: Path,
+                                          tmp_path: Path):
+    (tmp_path / "empty.jsonl").write_text("", encoding="utf-8")
+    (tmp_path / "bad.jsonl").write_bytes(b'{"chosen": "\xff", "rejected": "x"}\n')
+    base, out = str(chat_base_run), str(tmp_path / "out")
+    cases = [
+        (("reward", base, "--data", str(tmp_path / "empty.jsonl"), "--out", out), "holds no preference pairs"),
+        (("reward", base, "--data", str(tmp_path / "bad.jsonl"), "--out", out), r"bad\.jsonl:1: not valid UTF-8"),
+        (("reward", base, "--data", str(tmp_path / "missing.jsonl"), "--out", out), "not found"),
+        (("dpo", base, "--data", str(prefs), "--out", base), "--out must be a new directory"),
+        (("dpo", base, "--data", str(prefs), "--out", out, "--beta", "nan"), "--beta: expected a finite number"),
+        (("rlhf", base, "--reward", base, "--prompts", str(prompts), "--out", out),
+         "genlab rlhf --reward needs a reward"),
+        (("rlhf", base, "--reward", str(reward_run), "--prompts", str(tmp_path / "no.txt"), "--out", out), "not found"),
+        (("rlhf", base, "--reward", str(reward_run), "--prompts", str(prompts), "--out", out, "--samples", "1"),
+         "--samples must be ≥ 2"),
+        (("score", base), "is not a reward model"),
+    ]
+    for args, pattern in cases:
+        proc = genlab(*args, stdin="x\n")
+        assert proc.returncode == 2, (args, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and re.search(pattern, lines[0]), (args, lines)
