@@ -35,6 +35,9 @@ from torch.nn import functional as F
 from genlab.errors import GenlabError
 from genlab.models.weights import load_weights, weights_path
 
+#: GELU variants: name → ``nn.GELU(approximate=…)``
+ACTIVATIONS = {"gelu": "none", "gelu_tanh": "tanh"}
+
 
 @dataclass
 class GPTConfig:
@@ -46,10 +49,14 @@ class GPTConfig:
     dropout: float = 0.0
     bias: bool = True  # biases in the Linear layers and LayerNorms, as GPT-2
     tie_weights: bool = True
+    #: the MLP's GELU: exact ("gelu"), or the tanh approximation GPT-2's own checkpoints were trained with
+    activation: str = "gelu"
 
     def validate(self) -> None:
         if self.n_embd % self.n_head:
             raise GenlabError(f"--n-embd {self.n_embd} must be divisible by --n-head {self.n_head}")
+        if self.activation not in ACTIVATIONS:
+            raise GenlabError(f"unknown GPT activation {self.activation!r}; choose one of {', '.join(ACTIVATIONS)}")
         if not 0 <= self.dropout < 1:
             raise GenlabError("--dropout must be in [0, 1)")
 
@@ -163,7 +170,7 @@ class MLP(nn.Module):
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.gelu = nn.GELU()
+        self.gelu = nn.GELU(approximate=ACTIVATIONS[config.activation])
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
