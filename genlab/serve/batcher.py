@@ -17,14 +17,17 @@ slots and TGI do:
 
 Sampling is per row, with each row's own temperature, top-k, top-p, stop strings, ``max_tokens`` and
 logprobs, exactly as ``genlab.generate.stream`` does for a request alone (the same ``choose`` and
-``StreamDecoder``), and each request draws from its own seeded ``torch.Generator``: what a row samples
-never depends on its neighbours' draws. What a batch can change is floating-point rounding: the
-batched matrix products sum in another order than batch-1 ones (scores differ by ~1e-7), so two
-candidates whose probabilities differ by less than that could swap. genlab therefore promises that
-a request's tokens are the same alone and in a batch *for the same batch scores*, and tests that
-greedy and seeded requests give the same tokens alone and inside a batch of 8 on its test models.
-A request with ``n`` > 1 choices draws its rows in turn from one generator, so its choices depend
-on its seed only, but may differ from the unbatched server's (which draws all ``n`` in one call).
+``StreamDecoder``), and each row draws from its own seeded ``torch.Generator``: what a row samples
+never depends on its neighbours' draws, nor on when the batch had room for it. Choice 0 of a request
+uses the request's seed itself, so a one-choice request gives what ``genlab generate --seed`` gives;
+choice ``i`` uses a seed derived from it and ``i`` (the unbatched server draws all ``n`` choices from
+one generator instead, so there choices 1… differ).
+
+What a batch can change is floating-point rounding: batched matrix products may sum in another order
+than batch-1 ones (scores differ by ~1e-7), so two candidates whose probabilities differ by less than
+that could swap (vLLM documents the same for its batches). genlab therefore guarantees identical
+tokens alone and in a batch for identical scores, and its tests check that greedy and seeded requests
+give the same tokens alone and inside a batch of 8 on its test models (GPT, LSTM, Markov).
 """
 
 from __future__ import annotations
@@ -53,7 +56,6 @@ PREFILL_BUDGET = 512
 class _Request:
     job: JobEvents
     cfg: SamplingConfig
-    generator: torch.Generator | None
     rows_left: int = 0
 
 
@@ -63,6 +65,7 @@ class _Row:
     index: int  # the choice's number in the request (prompt p, sample i → p·n+i)
     prompt: list[int]  # <eos> + the prompt's ids: fed before the first token is chosen
     decoder: StreamDecoder
+    generator: torch.Generator | None
     fed: int = 0  # how much of the prompt the slot holds
     slot: int = -1
     next_token: int | None = None  # chosen, to be fed at the next step
@@ -86,8 +89,11 @@ class Batcher:
         self._rows: list[_Row | None] = [None] * max_batch
         self._thread: threading.Thread | None = None
         self._closed = False
-        #: rows in the batch after the last iteration (for /healthz)
-        self.running = 0
+
+    @property
+    def running(self) -> int:
+        """Rows in the batch now (a row leaves before its request's end is sent)."""
+        return sum(row is not None for row in self._rows)
 
     def submit(self, work: ChoiceStream, on_done: Any) -> JobEvents:
         """Queue a request's rows; its events arrive on the returned job (on the calling event loop)."""
@@ -130,7 +136,6 @@ class Batcher:
                     log.error("batched generation failed", exc_info=exc)
                     for row in [r for r in self._rows if r is not None]:
                         self._fail(row.request, exc)
-                self.running = sum(r is not None for r in self._rows)
         gone = APIError(503, "the server is shutting down; retry on another server or later", type="server_error",
                         code="shutting_down")
         for job, _ in self._incoming:
@@ -143,13 +148,13 @@ class Batcher:
         tokenizer, cfg, n = self.served.tokenizer, work.cfg, work.n
         try:
             cfg.validate()
-            request = _Request(job, cfg, _generator(cfg.seed))
+            request = _Request(job, cfg)
             rows = []
             for p, prompt in enumerate(work.prompts):
                 ids = tokenizer.encode(prompt) if isinstance(prompt, str) else list(prompt)
                 job.send(prompt_start(tokenizer, prompt, ids))
-                rows += [_Row(request, p * n + i, self._prompt_ids(ids), StreamDecoder(tokenizer, cfg.stop))
-                         for i in range(n)]
+                rows += [_Row(request, p * n + i, self._prompt_ids(ids), StreamDecoder(tokenizer, cfg.stop),
+                              _generator(cfg.seed, p * n + i)) for i in range(n)]
         except Exception as exc:
             job.end(exc)
             return
@@ -224,7 +229,7 @@ class Batcher:
         logprobs = _safe_log_softmax(logits)
         picked = []
         for i, row in enumerate(rows):
-            picked.append(choose(logits[i:i + 1], row.request.cfg, row.request.generator, logprobs[i:i + 1]))
+            picked.append(choose(logits[i:i + 1], row.request.cfg, row.generator, logprobs[i:i + 1]))
         nxt = torch.cat(picked)
         chosen = logprobs.gather(-1, nxt.unsqueeze(-1)).squeeze(-1)
         pairs = torch.stack([nxt.double(), chosen.double()], dim=-1).tolist()  # one copy to the host
@@ -285,11 +290,16 @@ class Batcher:
             request.job.end(exc)
 
 
-def _generator(seed: int | None) -> torch.Generator | None:
+#: mixes a choice's number into its request's seed (the golden-ratio constant spreads the bits)
+_SEED_STRIDE = 0x9E3779B97F4A7C15
+
+
+def _generator(seed: int | None, choice: int) -> torch.Generator | None:
+    """Choice ``choice``'s own generator: the request's seed for choice 0, a seed derived from both after."""
     if seed is None:
         return None
     generator = torch.Generator(device="cpu")
-    generator.manual_seed(int(seed))
+    generator.manual_seed((int(seed) ^ (choice * _SEED_STRIDE)) % 2**64)
     return generator
 
 

@@ -125,13 +125,12 @@ class JobEvents:
 
     def end(self, error: BaseException | None = None) -> None:
         """No more events: the request finished (or failed with ``error``, or was cancelled); frees its slot."""
+        self._release()  # first: a client that sends its next request at once finds the slot free
         if self._cancel.is_set():
             error = self._reason
             if error is None:  # cancelled by its own reader, who has stopped reading
-                self._release()
                 return
         self._send(_END, None) if error is None else self._send(_ERROR, error)
-        self._release()
 
     def _release(self) -> None:
         on_done, self._on_done = self._on_done, None

@@ -28,7 +28,8 @@ class ServeLimits:
     #: threads that compute tokens: about one per CPU core (or one per GPU); used when ``max_batch`` is 1
     workers: int = 1
     #: rows (choices) a language model decodes in one batched step; 1: each request on its own
-    max_batch: int = 1
+    #: (the default is ``genlab serve --max-batch``'s, measured with benchmarks/serve_load.py)
+    max_batch: int = 8
     queue_timeout: float = 30.0
     #: largest ``max_tokens`` a request may ask for (also the chat default)
     max_tokens_cap: int = 1024
