@@ -39,6 +39,7 @@ from typing import Any
 
 import torch
 
+from genlab.errors import GenlabError
 from genlab.generate import Delta, SamplingConfig, StreamDecoder, TokenInfo, _safe_log_softmax, choose
 from genlab.serve.errors import APIError, log
 from genlab.serve.generation import ChoiceStream, JobEvents, prompt_start
@@ -128,13 +129,13 @@ class Batcher:
                     self._incoming.clear()
                 for job, work in incoming:
                     self._accept(job, work)
-                self._leave_cancelled()
-                self._admit()
                 try:
+                    self._leave_cancelled()
+                    self._admit()
                     self._iterate()
                 except Exception as exc:  # never lose the thread: every request in the batch gets the error
                     log.error("batched generation failed", exc_info=exc)
-                    for row in [r for r in self._rows if r is not None]:
+                    for row in [r for r in (*self._rows, *self._waiting) if r is not None]:
                         self._fail(row.request, exc)
         gone = APIError(503, "the server is shutting down; retry on another server or later", type="server_error",
                         code="shutting_down")
@@ -150,8 +151,11 @@ class Batcher:
             cfg.validate()
             request = _Request(job, cfg)
             rows = []
+            vocab = int(getattr(self.served.model, "vocab_size", tokenizer.vocab_size))
             for p, prompt in enumerate(work.prompts):
-                ids = tokenizer.encode(prompt) if isinstance(prompt, str) else list(prompt)
+                ids = tokenizer.encode(prompt) if isinstance(prompt, str) else [int(t) for t in prompt]
+                if any(not 0 <= t < vocab for t in ids):  # refused here, alone, not inside the batch's step
+                    raise GenlabError(f"prompt {p} holds token ids outside the model's vocabulary (0…{vocab - 1})")
                 job.send(prompt_start(tokenizer, prompt, ids))
                 rows += [_Row(request, p * n + i, self._prompt_ids(ids), StreamDecoder(tokenizer, cfg.stop),
                               _generator(cfg.seed, p * n + i)) for i in range(n)]
