@@ -112,7 +112,7 @@ def test_llama_cpp_picks_genlabs_greedy_tokens_for_64_steps(gpt2_folder: Path, t
     prompt = "the cat sat"
     ours = [t.id for t in complete(model, tokenizer, prompt, SamplingConfig(max_tokens=64, temperature=0.0,
                                                                              stop_at_eos=False))[0].tokens]
-    llm = llama_cpp.Llama(model_path=str(out), n_ctx=model.block_size, logits_all=False, verbose=False)
+    llm = llama_cpp.Llama(model_path=str(out), n_ctx=model.block_size, logits_all=True, verbose=False)
     assert llm.tokenize(prompt.encode(), add_bos=True, special=False) == [3, *tokenizer.encode(prompt)]
     llm.eval([3, *tokenizer.encode(prompt)])
     theirs = []
