@@ -38,6 +38,7 @@ import numpy as np
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
 TTFT_TARGET_MS = 200.0
 SPEEDUP_TARGET = 3.5
+DEFAULT_BATCH = 8  # genlab serve's --max-batch default
 
 
 def log(message: str) -> None:
@@ -283,7 +284,8 @@ def main() -> None:
         one, many = at(alone, 8) if alone else None, at(setting, 8)
         if one and many and one["tokens_per_s"]:
             speedups[str(setting["max_batch"])] = round(many["tokens_per_s"] / one["tokens_per_s"], 2)
-    best = batched[-1] if batched else None
+    # the claim is about the server's default batch (8) when it was measured, else the largest one
+    best = next((b for b in batched if b["max_batch"] == DEFAULT_BATCH), batched[-1] if batched else None)
     best8 = at(best, 8) if best else None
     claim = {
         "zero_5xx": all(r["errors_5xx"] == 0 for s in settings for r in s["levels"]),

@@ -45,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quantize", choices=["none", "int8"], default="none",
                    help="int8: int8 weights with per-call activation quantization (CPU, neural models)")
     p.add_argument("--threads", type=positive_int,
-                   help="PyTorch CPU threads per process (default: 1 with several workers, else PyTorch's choice)")
+                   help="PyTorch CPU threads (default on a CPU: all cores but one with batching, 1 per worker with "
+                   "--max-batch 1 and several workers, else PyTorch's choice)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     add_device(p)
     p.set_defaults(func=run)
@@ -106,17 +107,20 @@ def serving_threads(device: str, workers: int | None, threads: int | None,
                     max_batch: int = 1) -> tuple[int, int | None]:
     """Worker threads and PyTorch threads for serving on ``device``.
 
-    With batching, one thread per model steps the whole batch, with PyTorch's own threads inside each
-    step (a batch is a matrix product large enough to share). Without it (``--max-batch 1``), measured
+    With batching, one thread per model steps the whole batch, and on a CPU its PyTorch threads leave
+    one core to the event loop, which turns every token into an SSE chunk (measured with
+    ``benchmarks/serve_load.py`` on 2 shared cores, 8 clients: 337 tokens/s with 1 thread against 303
+    with PyTorch's 2). Without batching (``--max-batch 1``), measured
     with ``benchmarks/serve_load.py`` (6-layer GPT, 2 cores, 8 streaming clients): one worker with
     PyTorch's threads serialises every request's prompt behind the others (time to first token p99
     242 ms); one worker per core, each computing with one thread, runs two requests at once (p99
     122 ms, 1.4× the tokens/s). A GPU runs one kernel stream, so one worker there.
     """
+    cpu = str(device) == "cpu"
     if workers is None:
-        workers = min(os.cpu_count() or 1, 8) if str(device) == "cpu" and max_batch == 1 else 1
-    if threads is None and workers > 1 and str(device) == "cpu":
-        threads = 1
+        workers = min(os.cpu_count() or 1, 8) if cpu and max_batch == 1 else 1
+    if threads is None and cpu and (workers > 1 or max_batch > 1):
+        threads = 1 if workers > 1 else max(1, (os.cpu_count() or 1) - 1)
     return workers, threads
 
 

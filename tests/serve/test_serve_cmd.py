@@ -102,8 +102,12 @@ def test_cpu_serving_defaults_to_a_worker_per_core_with_one_thread_each(monkeypa
     assert serving_threads("cuda", None, None) == (1, None)
     monkeypatch.setattr("os.cpu_count", lambda: 64)
     assert serving_threads("cpu", None, None) == (8, 1)
-    # batching: one thread steps the batch, with PyTorch's own threads inside each step
-    assert serving_threads("cpu", None, None, max_batch=8) == (1, None)
+    # batching: one thread steps the batch, with all cores but one (the event loop streams the tokens)
+    assert serving_threads("cpu", None, None, max_batch=8) == (1, 63)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert serving_threads("cpu", None, None, max_batch=8) == (1, 1)
+    assert serving_threads("cpu", None, 2, max_batch=8) == (1, 2)
+    assert serving_threads("cuda", None, None, max_batch=8) == (1, None)
 
 
 def test_batched_and_unbatched_servers_answer_alike(lm_runs: list[Path], tmp_path: Path, start_server) -> None:
