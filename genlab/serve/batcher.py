@@ -110,11 +110,15 @@ class Batcher:
             self._cond.notify()
         return job
 
-    def close(self) -> None:
-        """Stop after the current iteration; requests still running or waiting get an error."""
+    def close(self, wait: float = 10.0) -> None:
+        """Stop after the current iteration (waiting up to ``wait`` s for it, so no step is cut off by the
+        interpreter's exit); requests still running or waiting get an error."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(wait)
 
     # --- the batcher's thread ----------------------------------------------------------------------
     def _work(self) -> None:

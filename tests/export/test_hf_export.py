@@ -14,7 +14,8 @@ from genlab.export.hf_tokenizer import hf_tokenizer_json, special_tokens
 from genlab.models import load_model
 from genlab.tokenizers import SPECIAL_TOKENS
 from genlab.tokenizers.char import CharTokenizer
-from tests.export.conftest import TEXT
+
+from .conftest import TEXT
 
 transformers = pytest.importorskip("transformers")
 

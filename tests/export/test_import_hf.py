@@ -13,7 +13,8 @@ from genlab.cli import main as genlab_main
 from genlab.export.import_hf import DEAD_LOGIT, ENDOFTEXT
 from genlab.models import load_model
 from genlab.tokenizers import EOS_ID, SPECIAL_TOKENS
-from tests.export.conftest import TEXT
+
+from .conftest import TEXT
 
 transformers = pytest.importorskip("transformers")
 
