@@ -61,6 +61,8 @@ class PrepareConfig:
     encoding_errors: str = "strict"
     #: MB of training text the tokenizer learns from (None: the kind's default; 0: all of it)
     tokenizer_sample_mb: float | None = None
+    #: use this run's (or file's) tokenizer as it is instead of learning one (an imported GPT-2's, say)
+    tokenizer_from: str | None = None
 
     def validate(self) -> None:
         if self.tokenizer not in TOKENIZER_KINDS:
@@ -149,10 +151,14 @@ def prepare(cfg: PrepareConfig, progress: bool = True) -> dict[str, Any]:
     sample_mb = default_sample_mb(cfg) if cfg.tokenizer_sample_mb is None else cfg.tokenizer_sample_mb
     # the budget is in MB of UTF-8; documents are measured in characters, so convert at the corpus's ratio
     budget = int(sample_mb * (1 << 20) * stats.characters / stats.bytes) if sample_mb else None
-    joined = TOKENIZER_KINDS[cfg.tokenizer].trains_on_joined_text
-    tok = train_tokenizer(cfg.tokenizer, _training_texts(corpus, labels, budget, train_chars, joined),
-                          vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency, lowercase=cfg.lowercase or None,
-                          show_progress=progress and sys.stderr.isatty())
+    if cfg.tokenizer_from:
+        tok = existing_tokenizer(cfg.tokenizer_from)
+        cfg.tokenizer = tok.kind
+    else:
+        joined = TOKENIZER_KINDS[cfg.tokenizer].trains_on_joined_text
+        tok = train_tokenizer(cfg.tokenizer, _training_texts(corpus, labels, budget, train_chars, joined),
+                              vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency,
+                              lowercase=cfg.lowercase or None, show_progress=progress and sys.stderr.isatty())
     timings["tokenizer"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
@@ -239,6 +245,12 @@ def prepare(cfg: PrepareConfig, progress: bool = True) -> dict[str, Any]:
     }
     write_json(out / "meta.json", meta)
     return meta
+
+
+def existing_tokenizer(source: str | Path) -> Tokenizer:
+    """The tokenizer of a run directory (its ``tokenizer.json``) or a tokenizer file."""
+    path = Path(source)
+    return load_tokenizer(path / "tokenizer.json" if path.is_dir() else path)
 
 
 def _head(docs: list[str], chars: int) -> list[str]:

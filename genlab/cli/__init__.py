@@ -15,8 +15,8 @@ from genlab import __version__
 from genlab.errors import GenlabError
 
 #: verb modules, in the order of the course: data → model → train → evaluate → generate → serve
-VERBS = ("prepare", "train", "finetune", "reward", "score", "dpo", "rlhf", "prefs", "eval", "generate", "chat",
-         "translate", "serve", "image", "demo")
+VERBS = ("prepare", "import-hf", "train", "finetune", "reward", "score", "dpo", "rlhf", "prefs", "eval", "generate",
+         "chat", "translate", "serve", "export", "image", "demo")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,10 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--verbose", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     for verb in VERBS:
+        name = f"genlab.cli.{verb.replace('-', '_')}_cmd"  # import-hf → import_hf_cmd
         try:
-            module = importlib.import_module(f"genlab.cli.{verb}_cmd")
+            module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name != f"genlab.cli.{verb}_cmd":
+            if exc.name != name:
                 raise
             continue
         module.register(sub)

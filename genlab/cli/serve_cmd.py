@@ -25,10 +25,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=port_number, default=8000, help="port (0: pick a free one and print it)")
     p.add_argument("--api-key", default=os.environ.get("GENLAB_API_KEY"),
                    help="require `Authorization: Bearer KEY` on /v1 (default: $GENLAB_API_KEY, else none)")
-    p.add_argument("--max-concurrency", type=positive_int, default=8,
-                   help="requests generating at once; they take turns token by token (more: slower tokens each)")
+    p.add_argument("--max-batch", type=positive_int, default=DEFAULT_MAX_BATCH,
+                   help=f"rows (choices) a model decodes in one batched step: requests join and leave the running "
+                   f"batch token by token (default {DEFAULT_MAX_BATCH}; 1: decode each request on its own)")
+    p.add_argument("--max-concurrency", type=positive_int,
+                   help="requests generating at once (default: the larger of 8 and --max-batch); more wait in line")
     p.add_argument("--workers", type=positive_int,
-                   help="threads computing tokens (default: one per CPU core, up to 8, on CPU; 1 on a GPU)")
+                   help="with --max-batch 1: threads computing tokens (default: one per CPU core, up to 8, on CPU; "
+                   "1 on a GPU)")
     p.add_argument("--max-queue", type=nonneg_int, default=32,
                    help="requests that may wait for a slot; more get 429")
     p.add_argument("--queue-timeout", type=positive_int, default=30,
@@ -41,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quantize", choices=["none", "int8"], default="none",
                    help="int8: int8 weights with per-call activation quantization (CPU, neural models)")
     p.add_argument("--threads", type=positive_int,
-                   help="PyTorch CPU threads per process (default: 1 with several workers, else PyTorch's choice)")
+                   help="PyTorch CPU threads (default on a CPU: all cores but one with batching, 1 per worker with "
+                   "--max-batch 1 and several workers, else PyTorch's choice)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     add_device(p)
     p.set_defaults(func=run)
@@ -94,18 +99,28 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def serving_threads(device: str, workers: int | None, threads: int | None) -> tuple[int, int | None]:
+#: measured with benchmarks/serve_load.py (see README): the batch a 2-core CPU serves best
+DEFAULT_MAX_BATCH = 8
+
+
+def serving_threads(device: str, workers: int | None, threads: int | None,
+                    max_batch: int = 1) -> tuple[int, int | None]:
     """Worker threads and PyTorch threads for serving on ``device``.
 
-    Measured with ``benchmarks/serve_load.py`` (6-layer GPT, 2 cores, 8 streaming clients): one worker
-    with PyTorch's threads serialises every request's prompt behind the others (time to first token
-    p99 242 ms); one worker per core, each computing with one thread, runs two requests at once
-    (p99 122 ms, 1.4× the tokens/s). A GPU runs one kernel stream, so one worker there.
+    With batching, one thread per model steps the whole batch, and on a CPU its PyTorch threads leave
+    one core to the event loop, which turns every token into an SSE chunk (measured with
+    ``benchmarks/serve_load.py`` on 2 shared cores, 8 clients: 337 tokens/s with 1 thread against 303
+    with PyTorch's 2). Without batching (``--max-batch 1``), measured
+    with ``benchmarks/serve_load.py`` (6-layer GPT, 2 cores, 8 streaming clients): one worker with
+    PyTorch's threads serialises every request's prompt behind the others (time to first token p99
+    242 ms); one worker per core, each computing with one thread, runs two requests at once (p99
+    122 ms, 1.4× the tokens/s). A GPU runs one kernel stream, so one worker there.
     """
+    cpu = str(device) == "cpu"
     if workers is None:
-        workers = min(os.cpu_count() or 1, 8) if str(device) == "cpu" else 1
-    if threads is None and workers > 1 and str(device) == "cpu":
-        threads = 1
+        workers = min(os.cpu_count() or 1, 8) if cpu and max_batch == 1 else 1
+    if threads is None and cpu and (workers > 1 or max_batch > 1):
+        threads = 1 if workers > 1 else max(1, (os.cpu_count() or 1) - 1)
     return workers, threads
 
 
@@ -122,8 +137,10 @@ def run(args: argparse.Namespace) -> int:
     from genlab.devices import resolve_device
 
     device = resolve_device(args.device)
-    workers, threads = serving_threads(device, args.workers, args.threads)
-    limits = ServeLimits(max_concurrency=args.max_concurrency, workers=workers, max_queue=args.max_queue,
+    workers, threads = serving_threads(device, args.workers, args.threads, args.max_batch)
+    concurrency = args.max_concurrency or max(8, args.max_batch)
+    limits = ServeLimits(max_concurrency=concurrency, workers=workers, max_batch=args.max_batch,
+                         max_queue=args.max_queue,
                          queue_timeout=float(args.queue_timeout), max_tokens_cap=args.max_tokens_cap,
                          max_body_bytes=args.max_body_bytes, max_choices=args.max_choices)
     limits.validate()

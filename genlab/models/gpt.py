@@ -13,12 +13,18 @@ are kept, so each new token costs one position's work. Positions are learned up 
 when the cache is full, the newest half of the context is re-encoded at positions 0… and decoding
 goes on (a sliding window that costs one re-encoding every ``block_size / 2`` tokens, instead of
 re-running the whole prefix for every token).
+
+A server decodes many independent requests at once (:mod:`genlab.serve.batcher`). Their rows sit in
+one :class:`SlotCache`, where every row has its own position: a row joins, advances and leaves
+without waiting for the others, and each query sees only its own row's earlier positions (a mask
+per row). Rows fed fewer tokens than the longest in a call are padding there; their writes go to one
+spare position past the window that no query ever sees.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +34,9 @@ from torch.nn import functional as F
 
 from genlab.errors import GenlabError
 from genlab.models.weights import load_weights, weights_path
+
+#: GELU variants: name → ``nn.GELU(approximate=…)``
+ACTIVATIONS = {"gelu": "none", "gelu_tanh": "tanh"}
 
 
 @dataclass
@@ -40,10 +49,14 @@ class GPTConfig:
     dropout: float = 0.0
     bias: bool = True  # biases in the Linear layers and LayerNorms, as GPT-2
     tie_weights: bool = True
+    #: the MLP's GELU: exact ("gelu"), or the tanh approximation GPT-2's own checkpoints were trained with
+    activation: str = "gelu"
 
     def validate(self) -> None:
         if self.n_embd % self.n_head:
             raise GenlabError(f"--n-embd {self.n_embd} must be divisible by --n-head {self.n_head}")
+        if self.activation not in ACTIVATIONS:
+            raise GenlabError(f"unknown GPT activation {self.activation!r}; choose one of {', '.join(ACTIVATIONS)}")
         if not 0 <= self.dropout < 1:
             raise GenlabError("--dropout must be in [0, 1)")
 
@@ -56,6 +69,26 @@ class KVCache:
     v: torch.Tensor
     tokens: torch.Tensor  # (B, block) ids fed so far, to re-encode the window when it slides
     pos: int = 0  # how many positions are filled
+
+
+@dataclass
+class SlotCache:
+    """Decoding state of independent rows (a server's slots): per-layer keys/values
+    ``(L, B, nh, block + 1, hs)`` (the last position takes padding writes), and per row the number of
+    positions filled (``pos``) and the tokens they encode (to re-encode a row's window when it slides).
+    """
+
+    k: torch.Tensor
+    v: torch.Tensor
+    tokens: torch.Tensor  # (B, block)
+    pos: torch.Tensor  # (B,) long
+    # set by GPT.feed_slots for the layers of one call:
+    #: the rows fed (a slice reads the cache without copying)
+    rows: slice | torch.Tensor = field(default_factory=lambda: slice(0, 0))
+    row_ids: torch.Tensor | None = None  # (k,) the same rows as ids
+    write_at: torch.Tensor | None = None  # (k, T) where each new key goes (the spare position for padding)
+    mask: torch.Tensor | None = None  # (k, 1, T, S) which cached positions each query may see
+    seen: int = 0  # S: positions read by this call (the longest row's end)
 
 
 def active_dropout(module: nn.Dropout, x: torch.Tensor) -> torch.Tensor:
@@ -71,6 +104,13 @@ def single_query_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) ->
     milliseconds waiting for it (measured: batch-1 decoding fell from ~170 to ~40 tokens/s).
     """
     scores = torch.matmul(q, k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))  # (B, nh, 1, L)
+    return torch.matmul(torch.softmax(scores, dim=-1), v)  # (B, nh, 1, hs)
+
+
+def masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """:func:`single_query_attention` where each row's query sees only the positions ``mask`` allows."""
+    scores = torch.matmul(q, k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))  # (B, nh, 1, S)
+    scores = scores.masked_fill(~mask, float("-inf"))
     return torch.matmul(torch.softmax(scores, dim=-1), v)  # (B, nh, 1, hs)
 
 
@@ -91,7 +131,9 @@ class CausalSelfAttention(nn.Module):
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         dropout = self.dropout if self.training else 0.0
-        if cache is None:
+        if isinstance(cache, SlotCache):
+            y = self._slot_attention(q, k, v, cache, layer)
+        elif cache is None:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
         else:
             start, end = cache.pos, cache.pos + T
@@ -108,6 +150,19 @@ class CausalSelfAttention(nn.Module):
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # re-assemble the heads: (B, T, C)
         return active_dropout(self.resid_dropout, self.c_proj(y))
 
+    @staticmethod
+    def _slot_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cache: SlotCache,
+                        layer: int) -> torch.Tensor:
+        """Every row writes its new keys at its own positions, then attends over its own row only."""
+        rows = cache.row_ids[:, None]  # (k, 1), broadcast against write_at (k, T)
+        cache.k[layer][rows, :, cache.write_at] = k.transpose(1, 2)  # values (k, T, nh, hs)
+        cache.v[layer][rows, :, cache.write_at] = v.transpose(1, 2)
+        keys = cache.k[layer, cache.rows, :, :cache.seen]  # (k, nh, S, hs)
+        values = cache.v[layer, cache.rows, :, :cache.seen]
+        if q.shape[2] == 1:
+            return masked_attention(q, keys, values, cache.mask)
+        return F.scaled_dot_product_attention(q, keys, values, attn_mask=cache.mask)
+
 
 class MLP(nn.Module):
     """Position-wise feed-forward network: widen 4×, GELU, project back."""
@@ -115,7 +170,7 @@ class MLP(nn.Module):
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.gelu = nn.GELU()
+        self.gelu = nn.GELU(approximate=ACTIVATIONS[config.activation])
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
@@ -179,13 +234,16 @@ class GPT(nn.Module):
         n = sum(p.numel() for p in self.parameters())
         return n - self.transformer.wpe.weight.numel() if non_embedding else n
 
-    def _run(self, tokens: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+    def _run(self, tokens: torch.Tensor, cache: KVCache | SlotCache | None = None,
+             positions: torch.Tensor | None = None) -> torch.Tensor:
+        """Hidden states ``(B, T, C)``; ``positions``: the position embeddings to add, when each row has its own."""
         B, T = tokens.shape
-        start = cache.pos if cache is not None else 0
-        if start + T > self.block_size:
-            raise GenlabError(f"input of {start + T} tokens is longer than the model's context "
-                              f"(--block-size {self.block_size})")
-        positions = self.transformer.wpe.weight[start:start + T]  # (T, C): the rows for positions start…
+        if positions is None:
+            start = cache.pos if cache is not None else 0
+            if start + T > self.block_size:
+                raise GenlabError(f"input of {start + T} tokens is longer than the model's context "
+                                  f"(--block-size {self.block_size})")
+            positions = self.transformer.wpe.weight[start:start + T]  # (T, C): the rows for positions start…
         x = active_dropout(self.transformer.drop, self.transformer.wte(tokens) + positions)  # (B, T, C)
         for layer, block in enumerate(self.transformer.h):
             x = block(x, cache, layer)
@@ -225,6 +283,61 @@ class GPT(nn.Module):
 
     def step(self, tokens: torch.Tensor, cache: KVCache) -> tuple[torch.Tensor, KVCache]:
         return self.prefill(tokens[:, None], cache)
+
+    # --- independent rows, for a server's batch (genlab.serve.batcher) -----------------------------
+    def start_slots(self, rows: int) -> SlotCache:
+        c = self.config
+        p = self.transformer.wte.weight
+        shape = (c.n_layer, rows, c.n_head, c.block_size + 1, c.n_embd // c.n_head)  # + the spare position
+        return SlotCache(k=p.new_zeros(shape), v=p.new_zeros(shape),
+                         tokens=torch.zeros(rows, c.block_size, dtype=torch.long, device=p.device),
+                         pos=torch.zeros(rows, dtype=torch.long, device=p.device))
+
+    def feed_slots(self, cache: SlotCache, rows: list[int], chunks: list[list[int]]) -> torch.Tensor:
+        """Feed each row in ``rows`` its own tokens after what it holds; the next-token logits ``[k, V]``.
+
+        A row at ``pos`` 0 starts fresh (a new request in a freed slot). A row whose window would overflow
+        slides as :meth:`prefill` does (its newest ``max(block/2, T)`` tokens re-encoded from position 0),
+        so every row decodes exactly as it would alone. Rows fed one token go through one batched step;
+        longer chunks (prompts, slides) through one padded call of their own.
+        """
+        block = self.block_size
+        chunks = [list(c) for c in chunks]
+        for i, row in enumerate(rows):
+            pos = int(cache.pos[row])
+            if pos + len(chunks[i]) > block:
+                context = cache.tokens[row, :pos].tolist() + chunks[i]
+                chunks[i] = context[-min(max(block // 2, len(chunks[i])), block):]
+                cache.pos[row] = 0
+        out = torch.empty(len(rows), self.vocab_size, device=cache.pos.device)
+        single = [i for i, c in enumerate(chunks) if len(c) == 1]
+        longer = [i for i, c in enumerate(chunks) if len(c) > 1]
+        for group in (single, longer):
+            if group:
+                out[group] = self._feed_rows(cache, [rows[i] for i in group], [chunks[i] for i in group]).float()
+        return out
+
+    def _feed_rows(self, cache: SlotCache, rows: list[int], chunks: list[list[int]]) -> torch.Tensor:
+        device = cache.pos.device
+        T = max(len(c) for c in chunks)
+        lengths = torch.tensor([len(c) for c in chunks], device=device)  # (k,)
+        tokens = torch.tensor([c + [0] * (T - len(c)) for c in chunks], device=device)  # (k, T) right-padded
+        row_ids = torch.tensor(rows, device=device)
+        start = cache.pos[row_ids]  # (k,)
+        positions = start[:, None] + torch.arange(T, device=device)  # (k, T)
+        real = torch.arange(T, device=device)[None, :] < lengths[:, None]  # (k, T): not padding
+        seen = cache.seen = int((start + lengths).max())
+        cache.rows = slice(rows[0], rows[-1] + 1) if rows == list(range(rows[0], rows[-1] + 1)) else row_ids
+        cache.row_ids = row_ids
+        cache.write_at = torch.where(real, positions, self.block_size)  # padding → the spare position
+        cache.mask = (torch.arange(seen, device=device)[None, None, :] <= positions[:, :, None])[:, None]
+        for i, (row, chunk) in enumerate(zip(rows, chunks)):
+            cache.tokens[row, int(start[i]):int(start[i]) + len(chunk)] = tokens[i, :len(chunk)]
+        embedded = self.transformer.wpe.weight[positions.clamp(max=self.block_size - 1)]  # (k, T, C)
+        hidden = self._run(tokens, cache, positions=embedded)  # (k, T, C)
+        cache.pos[row_ids] = start + lengths
+        last = hidden[torch.arange(len(rows), device=device), lengths - 1]  # (k, C): each row's last real token
+        return self.lm_head(last)  # (k, V)
 
 
 def build(model_config: dict[str, Any]) -> GPT:

@@ -37,7 +37,7 @@ def create_app(registry: ModelRegistry, limits: ServeLimits | None = None, api_k
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        state.scheduler.close()
+        state.close()
 
     app = FastAPI(title="genlab", version=__version__, docs_url=None, redoc_url=None, openapi_url=None,
                   lifespan=lifespan)
@@ -48,7 +48,7 @@ def create_app(registry: ModelRegistry, limits: ServeLimits | None = None, api_k
     async def healthz(request: Request) -> dict[str, Any]:
         state = serve_state(request)
         return {"status": "ok", "models": state.registry.ids(), "generating": state.gate.running,
-                "waiting": state.gate.waiting}
+                "waiting": state.gate.waiting, "batch_rows": {k: b.running for k, b in state.batchers.items()}}
 
     @app.get("/v1/models", dependencies=[Depends(require_api_key)])
     async def list_models(request: Request) -> dict[str, Any]:

@@ -16,14 +16,20 @@ from dataclasses import dataclass
 from genlab.errors import GenlabError
 from genlab.serve.errors import APIError
 
+#: most rows in one running batch (its KV cache is allocated up front)
+MAX_BATCH = 256
+
 
 @dataclass(frozen=True)
 class ServeLimits:
     #: requests generating at once (they take turns, token by token, on ``workers`` threads)
     max_concurrency: int = 8
     max_queue: int = 32
-    #: threads that compute tokens: about one per CPU core (or one per GPU)
+    #: threads that compute tokens: about one per CPU core (or one per GPU); used when ``max_batch`` is 1
     workers: int = 1
+    #: rows (choices) a language model decodes in one batched step; 1: each request on its own
+    #: (the default is ``genlab serve --max-batch``'s, measured with benchmarks/serve_load.py)
+    max_batch: int = 8
     queue_timeout: float = 30.0
     #: largest ``max_tokens`` a request may ask for (also the chat default)
     max_tokens_cap: int = 1024
@@ -38,6 +44,8 @@ class ServeLimits:
             raise GenlabError("--max-concurrency must be ≥ 1")
         if self.workers < 1:
             raise GenlabError("--workers must be ≥ 1")
+        if not 1 <= self.max_batch <= MAX_BATCH:
+            raise GenlabError(f"--max-batch must be between 1 and {MAX_BATCH}")
         if self.max_queue < 0:
             raise GenlabError("--max-queue must be ≥ 0")
         if not self.queue_timeout > 0:

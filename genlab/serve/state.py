@@ -10,8 +10,9 @@ from typing import Any
 
 from fastapi import Request
 
+from genlab.serve.batcher import Batcher
 from genlab.serve.errors import APIError
-from genlab.serve.generation import GenerationJob
+from genlab.serve.generation import ChoiceStream, GenerationJob, JobEvents
 from genlab.serve.limits import ConcurrencyGate, ServeLimits
 from genlab.serve.registry import ModelRegistry, ServedModel
 from genlab.serve.scheduler import TokenScheduler
@@ -24,13 +25,23 @@ class ServeState:
     api_key: str | None = None
     gate: ConcurrencyGate = field(init=False)
     scheduler: TokenScheduler = field(init=False)
+    #: model id → its running batch (with ``max_batch`` > 1; encoder-decoders have none)
+    batchers: dict[str, Batcher] = field(init=False, default_factory=dict)
     closing: bool = field(init=False, default=False)
-    _jobs: weakref.WeakSet[GenerationJob] = field(init=False, default_factory=weakref.WeakSet)
+    _jobs: weakref.WeakSet[JobEvents] = field(init=False, default_factory=weakref.WeakSet)
 
     def __post_init__(self) -> None:
         self.limits.validate()
         self.gate = ConcurrencyGate(self.limits.max_concurrency, self.limits.max_queue, self.limits.queue_timeout)
         self.scheduler = TokenScheduler(self.limits.workers)
+        if self.limits.max_batch > 1:
+            self.batchers = {m.id: Batcher(m, self.limits.max_batch) for m in self.registry if not m.is_seq2seq}
+
+    def close(self) -> None:
+        """Stop the threads that compute tokens (at the end of the server's life)."""
+        self.scheduler.close()
+        for batcher in self.batchers.values():
+            batcher.close()
 
     def shut_down(self) -> None:
         """Refuse new generations and end running ones with an error, so shutdown never waits on a long stream."""
@@ -45,15 +56,21 @@ class ServeState:
                            "prompt: use `genlab translate` for it", param="model", code="model_not_supported")
         return served
 
-    async def start(self, produce: Callable[[], Iterator[Any]]) -> GenerationJob:
-        """Wait for a generation slot (429/503 when the line is full), then hand the job to the scheduler."""
+    async def start(self, produce: Callable[[], Iterator[Any]]) -> JobEvents:
+        """Wait for a generation slot (429/503 when the line is full), then hand the request to its model's
+        batcher, or (``--max-batch 1``, or work that is not a ``generate_choices`` request) to the scheduler."""
         if self.closing:
             raise _shutting_down()
         await self.gate.acquire()
         try:
             if self.closing:
                 raise _shutting_down()
-            job = GenerationJob(produce, on_done=self.gate.release, scheduler=self.scheduler)
+            work = produce()  # generate_choices only describes the work: nothing runs on the event loop
+            batcher = self.batchers.get(work.served.id) if isinstance(work, ChoiceStream) else None
+            if batcher is not None and batcher.served is work.served:
+                job = batcher.submit(work, on_done=self.gate.release)
+            else:
+                job = GenerationJob(lambda: work, on_done=self.gate.release, scheduler=self.scheduler)
         except BaseException:
             self.gate.release()
             raise

@@ -121,3 +121,48 @@ def test_dropout_only_in_training():
         torch.testing.assert_close(model.logits(x), model.logits(x))
         model.train()
         assert not torch.allclose(model(x), model(x))
+
+
+def test_slot_rows_decode_as_each_row_alone_with_its_own_positions():
+    """Rows at different positions, fed together (prompts padded, one-token steps batched), sliding their
+    windows at different times, give each row's single-sequence KV-cache logits."""
+    model = tiny()
+    gen = torch.Generator().manual_seed(3)
+    seqs = [torch.randint(4, 23, (n,), generator=gen).tolist() for n in (30, 2, 17, 25)]
+    prompts = [5, 1, 9, 3]  # how much of each sequence is its prompt
+    with torch.no_grad():
+        alone = []
+        for seq, p in zip(seqs, prompts):
+            state = model.start(1)
+            last, state = model.prefill(torch.tensor([seq[:p]]), state)
+            out = [last[0]]
+            for t in seq[p:]:
+                last, state = model.step(torch.tensor([t]), state)
+                out.append(last[0])
+            alone.append(out)
+        cache = model.start_slots(6)
+        rows = [4, 0, 2, 5]  # any slots, in any order
+        first = model.feed_slots(cache, rows, [seq[:p] for seq, p in zip(seqs, prompts)])
+        together = [[first[i]] for i in range(4)]
+        at = list(prompts)
+        while any(a < len(s) for a, s in zip(at, seqs)):
+            live = [i for i in range(4) if at[i] < len(seqs[i])]
+            logits = model.feed_slots(cache, [rows[i] for i in live], [[seqs[i][at[i]]] for i in live])
+            for j, i in enumerate(live):
+                together[i].append(logits[j])
+                at[i] += 1
+    for a, b in zip(alone, together):
+        assert len(a) == len(b)
+        torch.testing.assert_close(torch.stack(b), torch.stack(a), atol=1e-5, rtol=1e-5)
+    assert all(0 < int(cache.pos[r]) <= model.block_size for r in rows)
+
+
+def test_a_reset_slot_starts_a_new_document():
+    model = tiny()
+    with torch.no_grad():
+        cache = model.start_slots(2)
+        model.feed_slots(cache, [1], [[3, 7, 8, 9]])
+        cache.pos[1] = 0  # a new request takes the slot
+        again = model.feed_slots(cache, [1], [[3, 11]])
+        fresh, _ = model.prefill(torch.tensor([[3, 11]]), model.start(1))
+    torch.testing.assert_close(again, fresh, atol=1e-5, rtol=1e-5)

@@ -45,7 +45,8 @@ def test_two_runs_with_the_same_name(markov_run: Path, tmp_path: Path, capsys: p
 
 
 @pytest.mark.parametrize("flags", [["--max-body-bytes", "10"], ["--max-concurrency", "0"], ["--port", "-1"],
-                                   ["--quantize", "int4"]])
+                                   ["--quantize", "int4"], ["--max-batch", "0"], ["--max-batch", "many"],
+                                   ["--max-batch", "100000"]])
 def test_bad_flags(markov_run: Path, flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     try:
         code = main(["serve", str(markov_run), *flags])
@@ -61,7 +62,7 @@ def test_help_lists_the_contract(capsys: pytest.CaptureFixture[str]) -> None:
     assert exc.value.code == 0
     text = capsys.readouterr().out
     for flag in ("--host", "--port", "--api-key", "--max-concurrency", "--max-tokens-cap", "--max-body-bytes",
-                 "--device", "--quantize"):
+                 "--device", "--quantize", "--max-batch"):
         assert flag in text
     assert "127.0.0.1" in text
 
@@ -101,6 +102,43 @@ def test_cpu_serving_defaults_to_a_worker_per_core_with_one_thread_each(monkeypa
     assert serving_threads("cuda", None, None) == (1, None)
     monkeypatch.setattr("os.cpu_count", lambda: 64)
     assert serving_threads("cpu", None, None) == (8, 1)
+    # batching: one thread steps the batch, with all cores but one (the event loop streams the tokens)
+    assert serving_threads("cpu", None, None, max_batch=8) == (1, 63)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert serving_threads("cpu", None, None, max_batch=8) == (1, 1)
+    assert serving_threads("cpu", None, 2, max_batch=8) == (1, 2)
+    assert serving_threads("cuda", None, None, max_batch=8) == (1, None)
+
+
+def test_batched_and_unbatched_servers_answer_alike(lm_runs: list[Path], tmp_path: Path, start_server) -> None:
+    """Greedy and seeded requests, streamed and not, several at once: --max-batch 4 gives --max-batch 1's text."""
+    import concurrent.futures
+
+    import httpx
+
+    bodies = [{"model": run.name, "prompt": prompt, "max_tokens": 24, "temperature": temp, "seed": seed,
+               "stream": stream}
+              for run in lm_runs for prompt, temp, seed, stream in
+              [("the cat", 0.0, None, False), ("안녕", 0.9, 3, True), ("a dog", 1.0, 4, False)]]
+
+    def answer(url: str, body: dict) -> str:
+        response = httpx.post(url + "/v1/completions", json=body, timeout=60)
+        assert response.status_code == 200
+        if not body["stream"]:
+            return response.json()["choices"][0]["text"]
+        import json as _json
+
+        chunks = [line[6:] for line in response.text.splitlines() if line.startswith("data: {")]
+        return "".join(c["text"] for chunk in chunks for c in _json.loads(chunk)["choices"])
+
+    texts = {}
+    for batch in ("1", "4"):
+        with start_server(lm_runs, tmp_path, "--max-batch", batch) as srv, \
+                concurrent.futures.ThreadPoolExecutor(len(bodies)) as pool:
+            texts[batch] = list(pool.map(lambda b: answer(srv.url, b), bodies))
+            assert httpx.get(srv.url + "/healthz").json()["batch_rows"] == (
+                {} if batch == "1" else {run.name: 0 for run in lm_runs})
+    assert texts["1"] == texts["4"]
 
 
 @pytest.mark.parametrize("port", ["99999", "-1", "http"])
