@@ -1,0 +1,212 @@
+"""Steer Korean movie reviews toward praise: RLHF (RLOO, PPO) and DPO, judged by a classifier they never saw.
+
+1. Pretrain a char GPT on NSMC review text (labels unused).
+2. Reward model: that GPT + a scalar head on pairs "a positive review is better than a negative one".
+3. Policies from the pretrained GPT, at the same CPU budget each: RLOO and PPO against the reward model
+   (KL leash to the start), and DPO on on-policy pairs (``genlab prefs``: best vs worst of 4 samples).
+4. Judge: scikit-learn char 1–3-gram TF-IDF + logistic regression trained on a *disjoint* part of the
+   labelled reviews. The reward model is not the judge, so reward hacking shows as a gap between them.
+5. For every policy, 200 sampled reviews: judged positive rate, mean reward, KL to the reference
+   (nats per sample, from the models' own log-probabilities), perplexity under the base model,
+   distinct-2; and a reward–KL frontier over β (RLOO with a fixed β, DPO) as a PNG.
+
+    python benchmarks/rlhf_sentiment.py                      # default budgets
+    python benchmarks/rlhf_sentiment.py --pretrain 120 --policy 90 --work /tmp/rlhf-quick
+
+Prints a table and a JSON object as its last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nsmc_ratings_train.txt"
+
+
+def genlab(*args: str, stdin: str | None = None) -> str:
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "genlab", *args], capture_output=True, text=True, input=stdin)
+    if proc.returncode != 0:
+        sys.exit(f"genlab {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    print(f"  genlab {args[0]} {args[1] if len(args) > 1 else ''} … {time.perf_counter() - start:.0f} s", flush=True)
+    return proc.stdout
+
+
+def load_reviews(limit: int) -> list[tuple[str, int]]:
+    rows = []
+    for line in DATA.read_text(encoding="utf-8").splitlines()[1:]:
+        parts = line.split("\t")
+        if len(parts) == 3 and parts[1].strip() and parts[2] in ("0", "1"):
+            rows.append((parts[1].strip(), int(parts[2])))
+    return rows[:limit]
+
+
+def train_judge(texts: list[str], labels: list[int]):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    judge = make_pipeline(TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), min_df=2, sublinear_tf=True),
+                          LogisticRegression(max_iter=2000, C=2.0))
+    return judge.fit(texts, labels)
+
+
+def samples(run: Path, num: int, seed: int, max_tokens: int) -> list[str]:
+    out = genlab("generate", str(run), "--num", str(num), "--max-tokens", str(max_tokens), "--temperature", "1",
+                 "--seed", str(seed), "--format", "jsonl")
+    return [json.loads(line)["text"] for line in out.splitlines()]
+
+
+def sequence_stats(base: Path, policy: Path, texts: list[str]) -> dict[str, float]:
+    """KL(policy ‖ base) per sample and perplexity under the base, from each model's log-probabilities."""
+    import torch
+
+    from genlab.models import load_model
+    from genlab.tokenizers import EOS_ID
+    from genlab.tuning.sequences import token_logprobs
+
+    ref, tokenizer, _ = load_model(base)
+    pol, _, _ = load_model(policy)
+    kls, logps, count = [], [], 0
+    with torch.inference_mode():
+        for text in texts:
+            ids = torch.tensor([[EOS_ID, *tokenizer.encode(text), EOS_ID]])
+            ids = ids[:, -(ref.block_size + 1):]
+            lp_ref, lp_pol = token_logprobs(ref, ids)[0], token_logprobs(pol, ids)[0]
+            kls.append(float((lp_pol - lp_ref).sum()))
+            logps.append(float(lp_ref.sum()))
+            count += lp_ref.numel()
+    return {"kl": float(np.mean(kls)), "base_perplexity": float(np.exp(-np.sum(logps) / max(count, 1)))}
+
+
+def distinct_2(texts: list[str]) -> float:
+    grams = [t[i:i + 2] for t in texts for i in range(len(t) - 1)]
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--pretrain", type=float, default=300, help="CPU seconds of pretraining")
+    ap.add_argument("--reward", type=float, default=120, help="CPU seconds for the reward model")
+    ap.add_argument("--policy", type=float, default=180, help="CPU seconds per policy (RLOO, PPO, DPO)")
+    ap.add_argument("--pairs", type=int, default=6000)
+    ap.add_argument("--samples", type=int, default=200, help="reviews sampled per policy for the table")
+    ap.add_argument("--max-tokens", type=int, default=40)
+    ap.add_argument("--betas", default="0.02,0.1,0.5", help="β values of the frontier (RLOO fixed β and DPO)")
+    ap.add_argument("--threads", default="1")
+    ap.add_argument("--work", default="runs/bench-rlhf")
+    ap.add_argument("--seed", default="1")
+    args = ap.parse_args()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    print(f"CPU: {cpu}, {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}; threads {args.threads}; "
+          "budgets in CPU seconds per thread")
+    common = ["--threads", args.threads, "--budget-clock", "cpu", "--seed", args.seed, "--quiet", "--overwrite"]
+
+    reviews = load_reviews(150_000)
+    a, b = reviews[:100_000], reviews[100_000:]  # a: pretraining + reward pairs; b: the judge, disjoint
+    (work / "reviews.txt").write_text("\n".join(t for t, _ in a) + "\n", encoding="utf-8")
+    judge = train_judge([t for t, _ in b[:40_000]], [y for _, y in b[:40_000]])
+    held = b[40_000:45_000]
+    judge_acc = float(np.mean(judge.predict([t for t, _ in held]) == np.array([y for _, y in held])))
+    print(f"judge (TF-IDF + LR on {40_000:,} disjoint reviews): held-out accuracy {judge_acc:.3f}")
+
+    base = work / "base"
+    print("1. pretrain")
+    genlab("prepare", "--corpus", str(work / "reviews.txt"), "--unit", "line", "--out", str(base), "--quiet")
+    genlab("train", str(base), "--model", "gpt", "--preset", "gpt-tiny", "--time-budget", str(args.pretrain), *common)
+    print("2. reward model")
+    rng = np.random.default_rng(int(args.seed))
+    pos, neg = [t for t, y in a if y == 1], [t for t, y in a if y == 0]
+    with open(work / "prefs.jsonl", "w", encoding="utf-8") as fh:
+        for _ in range(args.pairs):
+            fh.write(json.dumps({"chosen": pos[rng.integers(len(pos))], "rejected": neg[rng.integers(len(neg))]},
+                                ensure_ascii=False) + "\n")
+    out = genlab("reward", str(base), "--data", str(work / "prefs.jsonl"), "--out", str(work / "rm"),
+                 "--time-budget", str(args.reward), *common)
+    rm_accuracy = float(re.search(r"pairwise accuracy ([\d.]+)%", out).group(1)) / 100
+    print(f"  reward model pairwise accuracy {rm_accuracy:.3f}")
+    (work / "prompts.txt").write_text("\n" * 64, encoding="utf-8")  # empty prompts: a review from its start
+    rl = ["--reward", str(work / "rm"), "--prompts", str(work / "prompts.txt"), "--max-new-tokens",
+          str(args.max_tokens)]
+
+    print("3. policies")
+    runs: dict[str, Path] = {"base": base}
+    genlab("rlhf", str(base), *rl, "--out", str(work / "rloo"), "--algo", "rloo", "--time-budget", str(args.policy),
+           *common)
+    runs["rloo"] = work / "rloo"
+    genlab("rlhf", str(base), *rl, "--out", str(work / "ppo"), "--algo", "ppo", "--time-budget", str(args.policy),
+           *common)
+    runs["ppo"] = work / "ppo"
+    (work / "prompts-prefs.txt").write_text("\n" * 400, encoding="utf-8")
+    genlab("prefs", str(base), "--reward", str(work / "rm"), "--prompts", str(work / "prompts-prefs.txt"),
+           "--samples", "4", "--max-new-tokens", str(args.max_tokens), "--seed", args.seed, "--out",
+           str(work / "onpolicy.jsonl"))
+    genlab("dpo", str(base), "--data", str(work / "onpolicy.jsonl"), "--out", str(work / "dpo"), "--beta", "0.1",
+           "--time-budget", str(args.policy), *common)
+    runs["dpo"] = work / "dpo"
+    frontier: dict[str, list[dict]] = {"rloo": [], "dpo": []}
+    for beta in [float(x) for x in args.betas.split(",")]:
+        r, d = work / f"rloo-b{beta}", work / f"dpo-b{beta}"
+        genlab("rlhf", str(base), *rl, "--out", str(r), "--beta", str(beta), "--target-kl", "0", "--time-budget",
+               str(args.policy / 2), *common)
+        genlab("dpo", str(base), "--data", str(work / "onpolicy.jsonl"), "--out", str(d), "--beta", str(beta),
+               "--time-budget", str(args.policy / 2), *common)
+        frontier["rloo"].append({"beta": beta, "run": r})
+        frontier["dpo"].append({"beta": beta, "run": d})
+
+    print("4. judge the samples")
+
+    def measure(run: Path) -> dict[str, float]:
+        texts = samples(run, args.samples, 7, args.max_tokens)
+        scores = [float(x) for x in genlab("score", str(work / "rm"), stdin="\n".join(
+            t.replace("\n", " ") for t in texts) + "\n").split()]
+        return {"positive": float(judge.predict(texts).mean()), "reward": float(np.mean(scores)),
+                **sequence_stats(base, run, texts), "distinct_2": distinct_2(texts),
+                "mean_chars": float(np.mean([len(t) for t in texts]))}
+
+    table = {name: measure(run) for name, run in runs.items()}
+    print(f"\n{'policy':<8}{'judged +':>10}{'reward':>9}{'KL':>8}{'ppl(base)':>11}{'distinct-2':>12}{'chars':>7}")
+    for name, m in table.items():
+        print(f"{name:<8}{100 * m['positive']:>9.1f}%{m['reward']:>9.3f}{m['kl']:>8.2f}{m['base_perplexity']:>11.2f}"
+              f"{m['distinct_2']:>12.3f}{m['mean_chars']:>7.1f}")
+    points = {k: [{"beta": p["beta"], **measure(p["run"])} for p in v] for k, v in frontier.items()}
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, marker in (("rloo", "o"), ("dpo", "s")):
+        ax.plot([p["kl"] for p in points[name]], [p["reward"] for p in points[name]], marker + "-",
+                label=f"{name.upper()} (β {', '.join(str(p['beta']) for p in points[name])})")
+    ax.set_xlabel("KL(policy ‖ reference), nats per sample")
+    ax.set_ylabel("mean reward")
+    ax.set_title("reward–KL frontier on NSMC (char GPT)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(work / "frontier.png", dpi=120)
+    print(f"frontier plot: {work / 'frontier.png'}")
+    for name, pts in points.items():
+        for p in pts:
+            print(f"  {name} β {p['beta']}: reward {p['reward']:.3f}, KL {p['kl']:.2f}, judged + {p['positive']:.2f}")
+    print(json.dumps({"cpu": cpu, "judge_accuracy": judge_acc, "reward_model_accuracy": rm_accuracy,
+                      "policies": table, "frontier": points, "budgets": {"pretrain": args.pretrain,
+                                                                         "reward": args.reward,
+                                                                         "policy": args.policy}}, default=str))
+
+
+if __name__ == "__main__":
+    main()
