@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from genlab.cli.args import nonneg_float
-from genlab.cli.pref_args import add_training_args
+from genlab.cli.tuning_args import add_training_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from genlab.cli.args import nonneg_float, positive_int
-from genlab.cli.pref_args import add_training_args
+from genlab.cli.tuning_args import add_training_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-new-tokens", type=positive_int, default=48)
     p.add_argument("--sample-temperature", type=nonneg_float, default=1.0)
     p.add_argument("--ppo-epochs", type=positive_int, default=2, help="ppo: optimisation steps per set of samples")
-    add_training_args(p)
+    add_training_args(p, unit="prompts")
     p.set_defaults(func=run)
 
 

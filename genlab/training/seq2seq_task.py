@@ -20,6 +20,7 @@ from genlab.errors import GenlabError
 from genlab.models.seq2seq import DEFAULTS, PRESETS, build, config_from_dict, validate
 from genlab.pairs import pad_batch
 from genlab.tokenizers import BOS_ID, EOS_ID, PAD_ID
+from genlab.training.task import evaluating
 
 #: CLI flag (argparse dest) -> model-config field
 FLAG_FIELDS = {"n_embd": "n_embd", "n_layer": "n_layer", "n_head": "n_head", "dropout": "dropout", "cell": "cell",
@@ -120,14 +121,8 @@ class Seq2SeqTask:
         sources, refs = self._sample
         if not sources:
             return {}
-        inner = getattr(model, "module", model)  # unwrap DDP / compile wrappers
-        inner = getattr(inner, "_orig_mod", inner)
-        was_training = inner.training
-        inner.eval()
-        try:
+        with evaluating(model) as inner:
             device = next(inner.parameters()).device
             hyps = translate_texts(inner, self.source_tokenizer, self.tokenizer, sources, beam_size=1,
                                    device=str(device))
-        finally:
-            inner.train(was_training)
         return {"exact_match": sum(h in r for h, r in zip(hyps, refs)) / len(sources)}

@@ -14,6 +14,8 @@ Run-directory files written by the loop (every family's ``load`` reads them back
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import numpy as np
@@ -56,3 +58,19 @@ class TrainTask(Protocol):
     def extra_metrics(self, model: torch.nn.Module) -> dict[str, float]:
         """Task-specific numbers logged at each evaluation (e.g. exact match); may be empty."""
         ...
+
+
+@contextlib.contextmanager
+def evaluating(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """The bare model (DDP and ``torch.compile`` wrappers removed) in eval mode, restored afterwards.
+
+    What a task's ``extra_metrics`` scores with: generation and scoring run on the module itself.
+    """
+    inner = getattr(model, "module", model)
+    inner = getattr(inner, "_orig_mod", inner)
+    was_training = inner.training
+    inner.eval()
+    try:
+        yield inner
+    finally:
+        inner.train(was_training)

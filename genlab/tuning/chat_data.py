@@ -9,14 +9,12 @@ scores; other keys are metadata and are ignored. Every problem is reported with 
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from genlab.errors import GenlabError
+from genlab.tuning.jsonl import read_records
 from genlab.tuning.template import Message
 
 ROLES = ("system", "user", "assistant")
@@ -93,48 +91,9 @@ def parse_record(record: Any, where: str) -> Conversation:
     return Conversation(messages, skill, where)
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise GenlabError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    nul = raw.find(b"\x00")
-    if nul >= 0:
-        raise GenlabError(f"{path} looks binary (NUL byte at offset {nul}); pass a UTF-8 JSONL file")
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    for number, line in enumerate(raw.split(b"\n"), start=1):
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise GenlabError(f"{path}:{number}: not valid UTF-8 (byte {exc.start} of the line); "
-                              "convert the file to UTF-8") from exc
-        yield number, text
-
-
 def read_chat_file(path: str | Path, skip_bad_lines: bool = False) -> list[Conversation]:
     """Every conversation of a JSONL file; blank lines are ignored, bad lines fail (or are skipped)."""
-    path = Path(path)
-    if not path.is_file():
-        raise GenlabError(f"chat data {path} not found; pass a JSONL file or builtin:skills")
-    out: list[Conversation] = []
-    skipped: list[str] = []
-    for number, text in _lines(path):
-        if not text.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise _bad(where, f"invalid JSON ({exc.msg} at column {exc.colno})") from exc
-            out.append(parse_record(record, where))
-        except GenlabError as exc:
-            if not skip_bad_lines:
-                raise GenlabError(f"{exc}; fix it or pass --skip-bad-lines") from exc
-            skipped.append(str(exc))
-    if skipped:
-        print(f"genlab: skipped {len(skipped)} bad line(s) of {path}; first: {skipped[0]}", file=sys.stderr)
+    out = read_records(path, parse_record, "chat data", skip_bad_lines)
     if not out:
         raise GenlabError(f"{path} holds no conversations; each line needs 'messages' or 'prompt'/'completion'")
     return out

@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from genlab.errors import GenlabError
+from genlab.training.task import evaluating
 from genlab.tuning.prefs_data import PreferencePair
 from genlab.tuning.sequences import Renderer, pad, sequence_logprobs
 
@@ -99,13 +100,10 @@ class DPOTask:
 
     def extra_metrics(self, model: nn.Module) -> dict[str, float]:
         """Implicit-reward accuracy and margin on the validation pairs."""
-        inner = getattr(model, "module", model)
-        was_training = inner.training
-        inner.eval()
-        device = next(inner.parameters()).device
         pairs, ref = self.splits["val"][:256], self.reference["val"][:256]
         margins = []
-        with torch.inference_mode():
+        with evaluating(model) as inner, torch.inference_mode():
+            device = next(inner.parameters()).device
             for start in range(0, len(pairs), 32):
                 part = pairs[start:start + 32]
                 c_ids, c_mask, _ = pad([c for c, _ in part], self.block_size + 1)
@@ -113,7 +111,6 @@ class DPOTask:
                 pc = sequence_logprobs(inner, c_ids.to(device), c_mask.to(device)).cpu()
                 pr = sequence_logprobs(inner, r_ids.to(device), r_mask.to(device)).cpu()
                 margins.append(self.beta * ((pc - ref[start:start + 32, 0]) - (pr - ref[start:start + 32, 1])))
-        inner.train(was_training)
         m = torch.cat(margins) if margins else torch.zeros(0)
         return {"reward_accuracy": float((m > 0).float().mean()) if len(m) else 0.0,
                 "reward_margin": float(m.mean()) if len(m) else 0.0}

@@ -14,14 +14,12 @@ Every problem names the file and line (exit 2), or is skipped with ``skip_bad_li
 
 from __future__ import annotations
 
-import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from genlab.errors import GenlabError
-from genlab.tuning.chat_data import _lines
+from genlab.tuning.jsonl import read_records
 from genlab.tuning.template import Message
 
 ROLES = ("system", "user", "assistant")
@@ -98,49 +96,45 @@ def parse_pair(record: Any, where: str) -> PreferencePair:
     return PreferencePair(tuple(prompt), chosen, rejected, where)
 
 
+@dataclass(frozen=True)
+class Rating:
+    """A 👍/👎 on one answer (the playground's feedback): not a pair until paired with an opposite rating."""
+
+    prompt: tuple[Message, ...]
+    completion: str
+    liked: bool
+
+
+def parse_line(record: Any, where: str) -> PreferencePair | Rating:
+    if isinstance(record, dict) and "label" in record and "completion" in record:
+        prompt, completion, label = record.get("prompt", ""), record["completion"], record["label"]
+        if not isinstance(completion, str) or not isinstance(label, bool):
+            raise _bad(where, "a rating needs a string 'completion' and a true/false 'label'")
+        if isinstance(prompt, list):
+            return Rating(tuple(_messages(prompt, where, "prompt")), completion, label)
+        if not isinstance(prompt, str):
+            raise _bad(where, "a rating's 'prompt' must be text or a list of messages")
+        return Rating((Message("user", prompt),) if prompt else (), completion, label)
+    return parse_pair(record, where)
+
+
 def read_preferences(path: str | Path, skip_bad_lines: bool = False) -> list[PreferencePair]:
     """Every preference pair of a JSONL file; blank lines are ignored, bad lines fail (or are skipped).
 
     Lines of the playground's feedback file that rate a single answer (``{"prompt", "completion",
     "label"}``) are not pairs: a liked and a disliked answer to the same prompt are paired up.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise GenlabError(f"preference data {path} not found; pass a JSONL file")
-    pairs: list[PreferencePair] = []
+    records = read_records(path, parse_line, "preference data", skip_bad_lines)
+    pairs = [r for r in records if isinstance(r, PreferencePair)]
     rated: dict[tuple[Message, ...], dict[bool, list[str]]] = {}
-    skipped: list[str] = []
-    for number, text in _lines(path):
-        if not text.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise _bad(where, f"invalid JSON ({exc.msg} at column {exc.colno})") from exc
-            if isinstance(record, dict) and "label" in record and "completion" in record:
-                prompt, completion, label = record.get("prompt", ""), record["completion"], record["label"]
-                if not isinstance(completion, str) or not isinstance(label, bool):
-                    raise _bad(where, "a rating needs a string 'completion' and a true/false 'label'")
-                messages = tuple(_messages(prompt, where, "prompt")) if isinstance(prompt, list) else \
-                    ((Message("user", prompt),) if isinstance(prompt, str) and prompt else ())
-                if not isinstance(prompt, (str, list)):
-                    raise _bad(where, "a rating's 'prompt' must be text or a list of messages")
-                rated.setdefault(messages, {True: [], False: []})[label].append(completion)
-                continue
-            pairs.append(parse_pair(record, where))
-        except GenlabError as exc:
-            if not skip_bad_lines:
-                raise GenlabError(f"{exc}; fix it or pass --skip-bad-lines") from exc
-            skipped.append(str(exc))
+    for r in records:
+        if isinstance(r, Rating):
+            rated.setdefault(r.prompt, {True: [], False: []})[r.liked].append(r.completion)
     for prompt, by_label in rated.items():
         for good in by_label[True]:
             for bad in by_label[False]:
                 if good != bad:
                     pairs.append(PreferencePair(prompt, good, bad, f"{path}: a liked and a disliked answer"))
-    if skipped:
-        print(f"genlab: skipped {len(skipped)} bad line(s) of {path}; first: {skipped[0]}", file=sys.stderr)
     if not pairs:
         raise GenlabError(f"{path} holds no preference pairs; each line needs 'chosen' and 'rejected'")
     return pairs

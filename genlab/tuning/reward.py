@@ -20,6 +20,7 @@ from torch.nn import functional as F
 
 from genlab.errors import GenlabError
 from genlab.models.gpt import GPT, GPTConfig
+from genlab.training.task import evaluating
 from genlab.tuning.prefs_data import PreferencePair
 from genlab.tuning.sequences import Renderer, pad
 
@@ -127,16 +128,12 @@ class RewardTask:
 
 def pairwise_accuracy(model: nn.Module, task: RewardTask, pairs: list) -> float:
     """Share of pairs whose chosen answer gets the higher reward."""
-    inner = getattr(model, "module", model)
-    was_training = inner.training
-    inner.eval()
-    device = next(inner.parameters()).device
     right = 0
-    with torch.inference_mode():
+    with evaluating(model) as inner, torch.inference_mode():
+        device = next(inner.parameters()).device
         for start in range(0, len(pairs), 64):
             c_ids, c_len, r_ids, r_len = task._tensors(pairs[start:start + 64])
             right += int((inner(c_ids.to(device), c_len) > inner(r_ids.to(device), r_len)).sum())
-    inner.train(was_training)
     return right / max(len(pairs), 1)
 
 

@@ -41,7 +41,7 @@ from torch import nn
 
 from genlab.errors import GenlabError
 from genlab.generate import SamplingConfig, complete
-from genlab.tuning.chat_data import _lines
+from genlab.tuning.jsonl import numbered_lines
 from genlab.tuning.sequences import Renderer, pad, token_logprobs
 from genlab.tuning.template import Message
 
@@ -55,7 +55,7 @@ def read_prompts(path: str | Path) -> list[tuple[Message, ...]]:
     if not path.is_file():
         raise GenlabError(f"prompts file {path} not found; pass a text file with one prompt per line")
     prompts: list[tuple[Message, ...]] = []
-    for number, text in _lines(path):
+    for number, text in numbered_lines(path):
         stripped = text.strip()
         if stripped.startswith("{"):
             try:

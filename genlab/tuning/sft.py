@@ -24,6 +24,7 @@ from torch.nn import functional as F
 
 from genlab.errors import GenlabError
 from genlab.tokenizers import EOS_ID, Tokenizer
+from genlab.training.task import evaluating
 from genlab.tuning.chat_data import Conversation
 from genlab.tuning.template import ChatTemplate
 
@@ -147,15 +148,9 @@ class SFTTask:
             return {}
         from genlab.tuning.answers import exact_match
 
-        inner = getattr(model, "module", model)  # unwrap DDP / compile wrappers
-        inner = getattr(inner, "_orig_mod", inner)
-        was_training = inner.training
-        inner.eval()
-        try:
+        with evaluating(model) as inner:
             device = str(next(inner.parameters()).device)
             report = exact_match(inner, self.tokenizer, self._sample, device=device, max_tokens=40)
-        finally:
-            inner.train(was_training)
         return {"exact_match": report.accuracy}
 
 

@@ -1,4 +1,4 @@
-"""Flags shared by the verbs that learn from preferences (``reward``, ``dpo``, ``rlhf``)."""
+"""Flags shared by the verbs that tune a trained run (``finetune``, ``reward``, ``dpo``, ``rlhf``): the one loop's."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import argparse
 from genlab.cli.args import add_device, duration, nonneg_float, nonneg_int, positive_int, probability
 
 
-def add_training_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--val-fraction", type=probability, default=0.1, help="pairs (or prompts) held out for validation")
+def add_training_args(p: argparse.ArgumentParser, val_fraction: float = 0.1, unit: str = "pairs") -> None:
+    p.add_argument("--val-fraction", type=probability, default=val_fraction, help=f"{unit} held out for validation")
     p.add_argument("--skip-bad-lines", action="store_true", help="report and skip malformed lines instead of failing")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     t = p.add_argument_group("training")
     stop = t.add_mutually_exclusive_group()
     stop.add_argument("--max-steps", type=positive_int)
-    stop.add_argument("--epochs", type=nonneg_float, help="passes over the training pairs")
+    stop.add_argument("--epochs", type=nonneg_float, help=f"passes over the training {unit}")
     stop.add_argument("--time-budget", type=duration, help="stop after this long, e.g. 600, 10m")
     t.add_argument("--budget-clock", choices=["wall", "cpu"], help="what --time-budget counts (cpu: CPU seconds per "
                    "thread, fair on a shared machine)")
@@ -29,9 +29,11 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
     t.add_argument("--eval-interval", type=positive_int)
     t.add_argument("--eval-batches", type=positive_int)
     t.add_argument("--early-stop", type=nonneg_int)
+    t.add_argument("--on-nan", choices=["stop", "skip"], help="NaN/inf loss: stop, or skip the batch and halve LR")
     t.add_argument("--log-interval", type=positive_int)
     t.add_argument("--seed", type=nonneg_int)
     t.add_argument("--resume", action="store_true", help="continue from OUT's latest checkpoint")
     t.add_argument("--overwrite", action="store_true", help="start over even if OUT already holds a trained model")
+    t.add_argument("--dtype", choices=["float32", "bfloat16", "float16"])
     t.add_argument("--threads", type=positive_int, help="CPU threads for PyTorch")
     add_device(t)
