@@ -24,6 +24,7 @@ from genlab.training.loop import FitResult, fit
 from genlab.training.state import require_checkpoint
 from genlab.training.task import BEST_WEIGHTS, LATEST_WEIGHTS, TRAIN_STATE
 from genlab.tuning.chat_data import BUILTIN_PREFIX, Conversation, load_chat_data
+from genlab.tuning.preference_cli import run_seed
 from genlab.tuning.sft import EncodedSplit, SFTTask, encode_split, fingerprint, split_conversations
 from genlab.tuning.template import FORMAT, ChatTemplate
 
@@ -114,7 +115,7 @@ def finetune_cli(args: argparse.Namespace) -> int:
     if args.lora_rank and family != "gpt":
         raise GenlabError(f"--lora-rank adapts a GPT's attention and MLP layers; {base} holds a {family} model "
                           "(fine-tune it without --lora-rank)")
-    seed = args.seed if args.seed is not None else SFT_DEFAULTS.get("seed", 1337)
+    seed = run_seed(args, out)
     conversations = load_chat_data(args.data, skip_bad_lines=args.skip_bad_lines, seed=seed)
     train_c, val_c = split_conversations(conversations, args.val_fraction, seed)
     tokenizer, missing = grown_tokenizer(base_tok, conversations)

@@ -69,11 +69,19 @@ def prepare_out(out: Path, source: Path, args: argparse.Namespace, tokenizer: To
     tokenizer.save(out / "tokenizer.json")
 
 
+def run_seed(args: argparse.Namespace, out: Path) -> int:
+    """``--seed``, else the seed the run being resumed was started with (it decides the data split), else 1337."""
+    if args.seed is not None:
+        return int(args.seed)
+    if getattr(args, "resume", False) and (out / "config.json").is_file():
+        return int((read_json(out / "config.json").get("train") or {}).get("seed", 1337))
+    return 1337
+
+
 def train_config(args: argparse.Namespace, out: Path, defaults: dict[str, Any]):
-    seed = args.seed if args.seed is not None else 1337
     if args.resume:
         return resolve(args, read_json(out / "config.json").get("train"))
-    return resolve(args, {**defaults, "seed": seed})
+    return resolve(args, {**defaults, "seed": run_seed(args, out)})
 
 
 def reward_cli(args: argparse.Namespace) -> int:
@@ -83,8 +91,7 @@ def reward_cli(args: argparse.Namespace) -> int:
     base, out = run_dir(args.base), Path(args.out)
     config, tokenizer = source_run(base, ("gpt",), "reward")
     pairs = read_preferences(args.data, args.skip_bad_lines)
-    seed = args.seed if args.seed is not None else 1337
-    train, val = split_pairs(pairs, args.val_fraction, seed)
+    train, val = split_pairs(pairs, args.val_fraction, run_seed(args, out))
     prepare_out(out, base, args, tokenizer)
     model_config = reward_config(config)
     info = {"init_from": {"run": str(base), "family": "gpt"}, "chat_template": config.get("chat_template"),
@@ -138,8 +145,7 @@ def dpo_cli(args: argparse.Namespace) -> int:
     policy, out = run_dir(args.policy), Path(args.out)
     config, tokenizer = source_run(policy, ("gpt", "rnn", "lstm", "gru"), "dpo")
     pairs = read_preferences(args.data, args.skip_bad_lines)
-    seed = args.seed if args.seed is not None else 1337
-    train, val = split_pairs(pairs, args.val_fraction, seed)
+    train, val = split_pairs(pairs, args.val_fraction, run_seed(args, out))
     prepare_out(out, policy, args, tokenizer)
     model_config = dict(config["model"])
     info = {"init_from": {"run": str(policy), "family": model_config["family"]},
@@ -184,7 +190,7 @@ def rlhf_cli(args: argparse.Namespace) -> int:
     policy, reward, out = run_dir(args.policy), run_dir(args.reward), Path(args.out)
     config, tokenizer, rm_config = _policy_and_reward(policy, reward)
     prompts = read_prompts(args.prompts)
-    seed = args.seed if args.seed is not None else 1337
+    seed = run_seed(args, out)
     if len(prompts) == 1:
         train, val = prompts, prompts
     else:
