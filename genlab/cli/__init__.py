@@ -15,7 +15,7 @@ from genlab import __version__
 from genlab.errors import GenlabError
 
 #: verb modules, in the order of the course: data → model → train → evaluate → generate → serve
-VERBS = ("prepare", "train", "eval", "generate", "chat", "translate", "serve", "image", "demo")
+VERBS = ("prepare", "train", "eval", "generate", "chat", "translate", "serve", "image", "audio", "video", "demo")
 
 
 class _Parser(argparse.ArgumentParser):
