@@ -126,8 +126,8 @@ def video(args) -> dict:
     data = load_moving_digits(args.video_clips, seed=args.seed)
     print(f"[vgan] moving digits: {data.describe()['counts']} clips of {data.shape}", flush=True)
     judge = video_judge(None, data)
-    print(f"[vgan] frame judge: 128-unit MLP on re-centred frames, held-out accuracy {judge.accuracy:.1%}",
-          flush=True)
+    print(f"[vgan] frame judge: the image digits judge (128-unit MLP) on each frame's inkiest 8x8 window, "
+          f"held-out digit accuracy {judge.accuracy:.1%}", flush=True)
     run = Path(args.out) / "vgan"
     row = _train(run, "vgan", data, judge, VIDEO, args)
     model, data, _ = load_run(run, "best", kind=VIDEO)

@@ -25,9 +25,9 @@ from genlab.image.classifier import data_fingerprint
 
 CLASSIFIER_FILE = "classifier.safetensors"
 CLASSIFIER_INFO = "classifier.json"
-WIDTH = 12
+WIDTH = 16
 SEED = 0
-EPOCHS = 20
+EPOCHS = 30
 
 
 class WordClassifier(nn.Module):
@@ -91,6 +91,7 @@ def train_classifier(data: AudioData, epochs: int = EPOCHS, batch_size: int = 64
         torch.manual_seed(SEED)
         net = WordClassifier(len(data.classes))
         opt = torch.optim.Adam(net.parameters(), lr=3e-3, weight_decay=1e-4)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)  # settle into a minimum at the end
         gen = torch.Generator().manual_seed(SEED)
         for _ in tqdm(range(epochs), desc="training the audio judge", unit="epoch", disable=quiet):
             order = torch.randperm(len(spectra), generator=gen)
@@ -103,6 +104,7 @@ def train_classifier(data: AudioData, epochs: int = EPOCHS, batch_size: int = 64
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+            schedule.step()
     net.eval()
     judge = AudioJudge("classifier", None, data.sample_rate, net=net)
     pred = judge.probs(data.tensor("test")).argmax(1)

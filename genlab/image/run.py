@@ -104,6 +104,9 @@ def save_weights(run: Path, model, which: str) -> None:
 def read_config(run: str | Path, kind: RunKind = IMAGE) -> dict:
     run = Path(run)
     example = next(iter(kind.families))
+    if run.exists() and not run.is_dir():
+        raise GenlabError(f"{run} is a file, not a run directory: pass the folder `genlab {kind.name} train` "
+                          "wrote")
     if not run.is_dir():
         raise GenlabError(f"run directory {run} not found: train one with "
                           f"`genlab {kind.name} train {run} --model {example}`")

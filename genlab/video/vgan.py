@@ -34,7 +34,7 @@ UPSAMPLINGS = 3
 @dataclass
 class VGANConfig:
     latent: int = 64
-    g_width: int = 32
+    g_width: int = 16  # the foreground stream's last hidden layer; its first has 4·g_width channels
     d_width: int = 16
     mask_l1: float = 0.1  # λ of the mask sparsity penalty
     label_smoothing: float = 0.1

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import wave
 
-import numpy as np
 import pytest
 
 from genlab.audio.wav import write_wav
@@ -91,7 +90,8 @@ def _bad_folder(tmp_path, kind):
     (["train", "{tmp}/r", "--model", "wavegan", "--data", "{tmp}/missing"], "not found"),
     (["train", "{tmp}/r", "--model", "wavegan", "--time-budget", "soon"], "expected a duration"),
     (["train", "{tmp}/r", "--model", "wavenet"], "invalid choice"),
-    (["train", "{tmp}/r", "--model", "wavegan", "--set", "loss=l2", "--data", "{empty-file}"], "is empty"),
+    (["train", "{tmp}/r", "--model", "wavegan", "--data", "{empty-file}/a.wav"], "is not a folder"),
+    (["eval", "{empty-file}/a.wav"], "is a file, not a run directory"),
     (["sample", "{tmp}/missing", "--out", "{tmp}/o"], "not found"),
     (["sample", "{tmp}/r", "--num", "0", "--out", "{tmp}/o"], "positive integer"),
     (["eval", "{tmp}/empty.json"], "not found"),
@@ -124,4 +124,4 @@ def test_corrupted_checkpoint_is_one_line(trained_run, tmp_path):
     (broken / "model-best.safetensors").write_bytes(b"\x00" * 10)
     out = genlab("audio", "sample", str(broken), "--out", str(tmp_path / "o"))
     assert out.returncode == 2 and "corrupted" in out.stderr and len(out.stderr.splitlines()) == 1
-    assert np.all([not (tmp_path / "o").exists()])
+    assert not (tmp_path / "o").exists()

@@ -58,6 +58,7 @@ def test_eval_prints_fid_consistency_and_motion(trained_run):
     (["sample", "{tmp}/missing", "--out", "{tmp}/o.gif"], "not found"),
     (["sample", "{tmp}", "--out", "{tmp}/o.png"], "*.gif"),
     (["eval", "{tmp}"], "config.json not found"),
+    (["eval", "{empty}/a.gif"], "is a file, not a run directory"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     empty, invalid = tmp_path / "empty", tmp_path / "invalid"
