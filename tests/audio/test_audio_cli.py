@@ -91,10 +91,10 @@ def _bad_folder(tmp_path, kind):
     (["train", "{tmp}/r", "--model", "wavegan", "--time-budget", "soon"], "expected a duration"),
     (["train", "{tmp}/r", "--model", "wavenet"], "invalid choice"),
     (["train", "{tmp}/r", "--model", "wavegan", "--data", "{empty-file}/a.wav"], "is not a folder"),
-    (["eval", "{empty-file}/a.wav"], "is a file, not a run directory"),
     (["sample", "{tmp}/missing", "--out", "{tmp}/o"], "not found"),
     (["sample", "{tmp}/r", "--num", "0", "--out", "{tmp}/o"], "positive integer"),
-    (["eval", "{tmp}/empty.json"], "not found"),
+    (["eval", "{tmp}/empty.json"], "is a file, not a run directory"),
+    (["eval", "{tmp}"], "config.json not found"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     subs = {"{tmp}": str(tmp_path), "{empty-file}": str(_bad_folder(tmp_path, "empty-file")),
