@@ -5,7 +5,7 @@ TORCH ?= torch==2.13.0
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint install dev bench
+.PHONY: demo test lint install dev bench espeak-ng
 
 $(BIN)/genlab: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,26 @@ dev: $(VENV)/.dev
 demo: $(BIN)/genlab
 	$(BIN)/genlab demo
 
-test: $(VENV)/.dev
+# espeak-ng (a Debian package, not a Python one) synthesises builtin:spoken-digits for the audio generators.
+# Installed here when missing and this shell can (root, or password-less sudo, with apt-get); otherwise say
+# so: the tests that need it are then skipped with that reason, and `genlab audio` names the package.
+espeak-ng:
+	@if command -v espeak-ng >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing espeak-ng (Debian package) for builtin:spoken-digits"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null; } \
+	    || echo "warning: apt-get could not install espeak-ng; the audio tests that need it will be skipped"; \
+	elif command -v apt-get >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then \
+	  echo "installing espeak-ng (Debian package) with sudo for builtin:spoken-digits"; \
+	  { sudo -n apt-get update -qq && sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null; } \
+	    || echo "warning: apt-get could not install espeak-ng; the audio tests that need it will be skipped"; \
+	else \
+	  echo "note: espeak-ng is not installed and cannot be installed here (needs apt-get and root or sudo):"; \
+	  echo "      install it with your package manager (Debian/Ubuntu: sudo apt-get install espeak-ng);"; \
+	  echo "      until then the audio tests that need it are skipped"; \
+	fi
+
+test: $(VENV)/.dev espeak-ng
 	$(BIN)/ruff check genlab tests benchmarks
 	$(BIN)/python -m pytest -q
 

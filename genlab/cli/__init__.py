@@ -16,7 +16,7 @@ from genlab.errors import GenlabError
 
 #: verb modules, in the order of the course: data → model → train → evaluate → generate → serve
 VERBS = ("prepare", "import-hf", "train", "finetune", "reward", "score", "dpo", "rlhf", "prefs", "eval", "generate",
-         "chat", "translate", "serve", "export", "image", "demo")
+         "chat", "translate", "serve", "export", "image", "audio", "video", "demo")
 
 
 class _Parser(argparse.ArgumentParser):

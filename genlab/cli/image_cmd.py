@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Image generators on scikit-learn's bundled 8x8 digits or a folder of "
                        "PNG/JPEG images: autoencoder, VAE, GAN, RealNVP flow, DDPM diffusion.")
     verbs = p.add_subparsers(dest="image_verb", metavar="{train,sample,eval}", parser_class=type(p))
-    p.set_defaults(func=lambda args: _no_verb(p))
+    p.set_defaults(func=lambda args: no_verb(p))
 
     t = verbs.add_parser("train", help="train a model into a run directory")
     t.add_argument("run", help="run directory (created; use --resume to continue one)")
@@ -84,13 +84,13 @@ def add_threads(p: argparse.ArgumentParser) -> None:
                    "wait on each other, badly so on a busy machine)")
 
 
-def _set_threads(n: int) -> None:
+def set_threads(n: int) -> None:
     import torch
 
     torch.set_num_threads(n)
 
 
-def _no_verb(p: argparse.ArgumentParser) -> int:
+def no_verb(p: argparse.ArgumentParser) -> int:
     p.print_help()
     return 2
 
@@ -124,7 +124,7 @@ def parse_settings(config_cls: type, items: list[str]) -> dict:
     return out
 
 
-def _apply_settings(model, items: list[str]):
+def apply_settings(model, items: list[str]):
     """Change sampling-time fields of a loaded model's config (architecture fields would not match its weights)."""
     from genlab.errors import GenlabError
 
@@ -199,12 +199,12 @@ def sample(args: argparse.Namespace) -> int:
     from genlab.image.plots import ink_convention, save_grid
     from genlab.image.run import load_run
 
-    _set_threads(args.threads)
+    set_threads(args.threads)
     out = Path(args.out)
     if out.suffix.lower() != ".png":
         raise GenlabError(f"--out {out}: the grid is written as PNG; name the file *.png")
     model, data, _ = load_run(args.run, args.which, resolve_device(args.device))
-    model = _apply_settings(model, args.set)
+    model = apply_settings(model, args.set)
     images = model.sample(args.num, seed=args.seed)
     save_grid(images, out, f"{model.family}: {args.num} samples (seed {args.seed})", ink=ink_convention(data.source))
     print(f"wrote {args.num} samples to {out}")
@@ -219,9 +219,9 @@ def evaluate(args: argparse.Namespace) -> int:
     from genlab.image.metrics import evaluate_model
     from genlab.image.run import load_run
 
-    _set_threads(args.threads)
+    set_threads(args.threads)
     model, data, _ = load_run(args.run, args.which, resolve_device(args.device))
-    model = _apply_settings(model, args.set)
+    model = apply_settings(model, args.set)
     judge = load_or_train(args.run, data)
     report = evaluate_model(model, judge, data, num=args.num or data.count("test"), seed=args.seed)
     for line in report.lines():

@@ -14,7 +14,8 @@ one sampler and one evaluator serve them all:
     flow.py         RealNVP affine couplings: exact likelihood, sampling by inversion
     diffusion.py    DDPM: noise schedule, ε-prediction U-Net, ancestral (or DDIM) sampling
     trainer.py      the loop: checkpoints, resume, early stopping, time budget, progress, metrics.jsonl
-    run.py          the run directory: config.json, weights, the data split; loading a trained model
+    run.py          the run directory: config.json, weights, the data split; loading a trained model;
+                    RunKind, which lets audio (genlab.audio) and video (genlab.video) use this trainer
     classifier.py   the judge behind "digits FID"
     metrics.py      digits FID, mode coverage, confidence, k-NN precision/recall, memorisation, bits/dim
     plots.py        sample grids, reconstructions, interpolations, denoising strip, loss curves

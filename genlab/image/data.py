@@ -163,11 +163,12 @@ def to_arrays(data: ImageData) -> dict[str, np.ndarray]:
     return arrays
 
 
-def from_arrays(arrays: dict[str, np.ndarray], description: dict) -> ImageData:
+def from_arrays(arrays: dict[str, np.ndarray], description: dict, cls: type[ImageData] = ImageData) -> ImageData:
+    """The data saved by ``to_arrays``, as ``cls`` (``ImageData`` or a subclass: audio clips, video clips)."""
     try:
         images = {s: arrays[f"images.{s}"] for s in SPLITS}
     except KeyError as exc:
         raise GenlabError(f"the run's data file lacks {exc}; retrain the run") from exc
     labels = {s: arrays[f"labels.{s}"] for s in SPLITS} if "labels.train" in arrays else None
-    return ImageData(source=description["source"], levels=int(description["levels"]), images=images,
-                     labels=labels, classes=list(description.get("classes", [])))
+    return cls(source=description["source"], levels=int(description["levels"]), images=images,
+               labels=labels, classes=list(description.get("classes", [])))

@@ -106,7 +106,7 @@ def save_loss_curves(metrics: list[dict], path: str | Path, family: str) -> None
     """Training losses (one panel per logged quantity) and the validation curve."""
     train = [m for m in metrics if "val" not in m]
     val = [m for m in metrics if "val" in m]
-    keys = [k for k in (train[0] if train else {}) if k not in ("step", "time", "images_per_s")]
+    keys = [k for k in (train[0] if train else {}) if k not in ("step", "time") and not k.endswith("_per_s")]
     panels = len(keys) + (1 if val else 0)
     if panels == 0:
         return

@@ -1,4 +1,8 @@
-"""The training loop of every image generator: batches → ``training_step`` → evaluate → keep the best → repeat.
+"""The training loop of every generator on arrays: batches → ``training_step`` → evaluate → keep the best → repeat.
+
+Images, audio clips (``genlab.audio``) and video clips (``genlab.video``) all train here: a batch is an
+N-d tensor ``[B, C, …]`` and the run's ``RunKind`` (``genlab.image.run``) says which families, data class,
+judge and pictures belong to it.
 
 The family decides what one step is (one Adam step on the ELBO, or a discriminator step then a
 generator step); this loop owns everything around it, with the same conventions as the language
@@ -30,10 +34,10 @@ from genlab.checkpoint import torch_load, torch_save
 from genlab.errors import GenlabError
 from genlab.image import run as runs
 from genlab.image.data import ImageData
+from genlab.image.run import IMAGE, RunKind
 from genlab.training.task import TRAIN_STATE
 
 METRICS = "metrics.jsonl"
-SELECT_SAMPLES = 500  # samples per validation FID when the family has no validation loss (GAN)
 
 
 @dataclass
@@ -87,7 +91,7 @@ def _versions() -> dict[str, str]:
 
 
 def new_run(run: Path, family: str, data: ImageData, model_overrides: dict[str, Any],
-            cfg: ImageTrainConfig) -> None:
+            cfg: ImageTrainConfig, kind: RunKind = IMAGE) -> None:
     """Create a run directory for a fresh model; refuses to overwrite a trained one."""
     run = Path(run)
     if runs.has_checkpoint(run):
@@ -96,9 +100,9 @@ def new_run(run: Path, family: str, data: ImageData, model_overrides: dict[str, 
     run.mkdir(parents=True, exist_ok=True)
     (run / METRICS).unlink(missing_ok=True)
     torch.manual_seed(cfg.seed)
-    model = runs.build_model(family, model_overrides, data.shape, data.levels)
+    model = runs.build_model(family, model_overrides, data.shape, data.levels, kind)
     runs.save_data(run, data)
-    runs.write_config(run, {"format": runs.FORMAT, "kind": "image", "model": runs.model_config_dict(model),
+    runs.write_config(run, {"format": runs.FORMAT, "kind": kind.name, "model": runs.model_config_dict(model),
                             "data": data.describe(), "train": asdict(cfg), "versions": _versions()})
 
 
@@ -188,27 +192,27 @@ def _finite(values: dict[str, float]) -> bool:
     return all(math.isfinite(v) for v in values.values())
 
 
-def train(run: str | Path, cfg: ImageTrainConfig, judge=None) -> TrainResult:
+def train(run: str | Path, cfg: ImageTrainConfig, judge=None, kind: RunKind = IMAGE) -> TrainResult:
     """Train (or resume) the model of ``run`` under ``cfg``; returns what happened. See the module doc."""
     # Denormal floats (tiny gradients) are ~100× slower on x86 CPUs, so flush them while training, but only
     # while training: the flag is process-wide and would change every other float computation of the host.
     torch.set_flush_denormal(True)
     try:
-        return _train(Path(run), cfg, judge)
+        return _train(Path(run), cfg, judge, kind)
     finally:
         torch.set_flush_denormal(False)
 
 
-def _train(run: Path, cfg: ImageTrainConfig, judge) -> TrainResult:
-    config = runs.read_config(run)
-    data = runs.load_data(run, config)
+def _train(run: Path, cfg: ImageTrainConfig, judge, kind: RunKind) -> TrainResult:
+    config = runs.read_config(run, kind)
+    data = runs.load_data(run, config, kind)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = cfg.device
     model_cfg = dict(config["model"])
     family = model_cfg.pop("family")
     torch.manual_seed(cfg.seed)
-    model = runs.build_model(family, model_cfg, data.shape, data.levels).to(device)
+    model = runs.build_model(family, model_cfg, data.shape, data.levels, kind).to(device)
     mc = model.config
     optimizers = model.configure_optimizers()
     train_x, val_x = data.tensor("train", device), data.tensor("val", device)
@@ -223,8 +227,8 @@ def _train(run: Path, cfg: ImageTrainConfig, judge) -> TrainResult:
 
     selection = "validation loss"
     if not hasattr(model, "validation_loss"):  # no likelihood to watch (GAN): select by sample quality
-        judge = judge or _judge(run, data)
-        selection = f"{judge.fid_name} of {SELECT_SAMPLES} samples vs train+val images"
+        judge = judge or kind.load_judge(run, data)
+        selection = f"{judge.fid_name} of {kind.select_samples} samples vs train+val {kind.unit}"
         reference = judge.features(torch.cat([data.tensor("train"), data.tensor("val")]))
 
     def evaluate() -> float:
@@ -232,7 +236,7 @@ def _train(run: Path, cfg: ImageTrainConfig, judge) -> TrainResult:
             return float(model.validation_loss(val_x))
         from genlab.image.metrics import frechet_distance
 
-        return frechet_distance(judge.features(model.sample(SELECT_SAMPLES, seed=0)), reference)
+        return frechet_distance(judge.features(model.sample(kind.select_samples, seed=0)), reference)
 
     def save(with_state: bool) -> None:
         runs.save_weights(run, model, "latest")
@@ -275,12 +279,12 @@ def _train(run: Path, cfg: ImageTrainConfig, judge) -> TrainResult:
                 state["elapsed"] = base_elapsed + clock()
                 if step % log_every == 0:
                     rate = (step - start_step) * batches.batch_size / max(1e-9, time.perf_counter() - start)
-                    line = {"step": step, "time": round(state["elapsed"], 3), "images_per_s": round(rate, 1),
+                    line = {"step": step, "time": round(state["elapsed"], 3), f"{kind.unit}_per_s": round(rate, 1),
                             **{k: v / seen for k, v in running.items()}}
                     _log(run, line)
                     history.append(line)
                     first = next(iter(values))
-                    progress.update(log_every, {first: f"{line[first]:.4f}", "img/s": f"{rate:.0f}"})
+                    progress.update(log_every, {first: f"{line[first]:.4f}", f"{kind.unit}/s": f"{rate:.0f}"})
                     running, seen = {}, 0
                 if step % mc.eval_interval == 0:
                     value = evaluate()
@@ -316,9 +320,7 @@ def _train(run: Path, cfg: ImageTrainConfig, judge) -> TrainResult:
     if not (run / runs.BEST_WEIGHTS).is_file():
         runs.save_weights(run, model, "best")
     if cfg.pictures:
-        from genlab.image import plots
-
-        plots.training_pictures(run)
+        kind.training_pictures(run)
     return TrainResult(steps=state["step"], elapsed=state["elapsed"], stop_reason=stop_reason,
                        best_step=state["best_step"], best_value=state["best"], selection=selection, history=history)
 
@@ -346,9 +348,3 @@ def _restore(run: Path, model, optimizers: dict, batches: _Batches, device: str)
         raise GenlabError(f"{path} does not match the model in {run / runs.CONFIG} ({exc}); "
                           "start a new run directory") from exc
     return state, rng
-
-
-def _judge(run: Path, data: ImageData):
-    from genlab.image.classifier import load_or_train
-
-    return load_or_train(run, data)

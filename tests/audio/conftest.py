@@ -1,0 +1,47 @@
+"""Shared fixtures for the audio tests: tiny clip sets (synthetic tones, or espeak-ng speech) and tiny models."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+#: the smallest WaveGAN that still exercises every layer (CI-sized)
+TINY = {"latent": 8, "width": 2, "batch_size": 8, "eval_interval": 3}
+
+ESPEAK_MISSING = ("espeak-ng is not installed and could not be installed here (`make test` installs it with "
+                  "apt-get as root or with sudo): apt-get install espeak-ng")
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason=ESPEAK_MISSING)
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tone_clips(n_per_class: int = 16, classes: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """int16 clips [N, 8000]: class k is a short tone at 300·(k+1) Hz starting at a random time (no espeak-ng)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(2000) / 8000
+    clips, labels = [], []
+    for k in range(classes):
+        for _ in range(n_per_class):
+            clip = rng.normal(0, 0.005, 8000)
+            start = int(rng.integers(0, 6000))
+            clip[start:start + 2000] += 0.5 * np.sin(2 * np.pi * 300 * (k + 1) * t) * np.hanning(2000)
+            clips.append(np.round(clip * 32767).astype(np.int16))
+            labels.append(k)
+    return np.stack(clips), np.array(labels)
+
+
+@pytest.fixture(scope="package")
+def tones():
+    from genlab.audio.data import from_clips
+
+    clips, labels = tone_clips()
+    return from_clips("tones", clips, labels, ["300Hz", "600Hz", "900Hz"])

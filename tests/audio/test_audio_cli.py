@@ -1,0 +1,127 @@
+"""The command-line contract of `genlab audio`, through real subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import wave
+
+import pytest
+
+from genlab.audio.wav import write_wav
+
+from .conftest import needs_espeak, tone_clips
+
+TINY = ["--set", "width=2", "--set", "latent=8", "--batch-size", "8", "--eval-interval", "2"]
+
+
+def genlab(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("GENLAB_VERBOSE", None)
+    return subprocess.run([sys.executable, "-m", "genlab", *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def tone_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tones")
+    clips, labels = tone_clips()
+    for i, (clip, label) in enumerate(zip(clips, labels)):
+        write_wav(folder / f"tone{label}" / f"{i}.wav", clip, 8000)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, tone_folder):
+    run = tmp_path_factory.mktemp("cli") / "wavegan"
+    out = genlab("audio", "train", str(run), "--model", "wavegan", "--data", str(tone_folder), "--max-steps", "3",
+                 "--seed", "0", "--quiet", *TINY)
+    assert out.returncode == 0, out.stderr
+    assert "trained wavegan for 3 steps" in out.stdout
+    return run
+
+
+def test_sample_writes_wavs_that_reopen_and_the_same_seed_gives_the_same_clips(trained_run, tmp_path):
+    for name in ("a", "b"):
+        out = genlab("audio", "sample", str(trained_run), "--num", "3", "--out", str(tmp_path / name), "--seed", "1")
+        assert out.returncode == 0, out.stderr
+    files = sorted((tmp_path / "a").glob("*.wav"))
+    assert [f.name for f in files] == ["000.wav", "001.wav", "002.wav"]
+    assert (tmp_path / "a" / "spectrograms.png").read_bytes()[:4] == b"\x89PNG"
+    for f in files:
+        with wave.open(str(f)) as w:
+            assert (w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()) == (1, 2, 8000, 8000)
+        assert f.read_bytes() == (tmp_path / "b" / f.name).read_bytes()
+
+
+def test_eval_prints_the_inception_score_next_to_the_real_clips(trained_run):
+    out = genlab("audio", "eval", str(trained_run))
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stdout.splitlines() if line.startswith("inception score")]
+    assert len(lines) == 2 and "generated" in lines[0] and "real" in lines[1]
+    generated, real = (float(line.split()[2]) for line in lines)
+    assert 1.0 <= generated <= 3.0 and real > generated
+
+
+@needs_espeak
+def test_train_on_the_builtin_spoken_digits(tmp_path):
+    run = tmp_path / "run"
+    out = genlab("audio", "train", str(run), "--model", "wavegan", "--data", "builtin:spoken-digits", "--data-dir",
+                 str(tmp_path / "cache"), "--clips-per-word", "1", "--max-steps", "1", "--seed", "0", "--quiet",
+                 "--no-pictures", *TINY)
+    assert out.returncode == 0, out.stderr
+    assert list((tmp_path / "cache").glob("spoken-digits-*.safetensors"))
+
+
+def _bad_folder(tmp_path, kind):
+    folder = tmp_path / kind
+    folder.mkdir()
+    if kind == "empty-file":
+        (folder / "a.wav").write_bytes(b"")
+    else:
+        (folder / "a.wav").write_bytes(b"RIFF\x00\x00nonsense")
+    return folder
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["train", "{tmp}/r", "--model", "wavegan", "--data", "{empty-file}"], "is empty"),
+    (["train", "{tmp}/r", "--model", "wavegan", "--data", "{invalid}"], "not a readable WAV"),
+    (["train", "{tmp}/r", "--model", "wavegan", "--data", "{tmp}/missing"], "not found"),
+    (["train", "{tmp}/r", "--model", "wavegan", "--time-budget", "soon"], "expected a duration"),
+    (["train", "{tmp}/r", "--model", "wavenet"], "invalid choice"),
+    (["train", "{tmp}/r", "--model", "wavegan", "--data", "{empty-file}/a.wav"], "is not a folder"),
+    (["sample", "{tmp}/missing", "--out", "{tmp}/o"], "not found"),
+    (["sample", "{tmp}/r", "--num", "0", "--out", "{tmp}/o"], "positive integer"),
+    (["eval", "{tmp}/empty.json"], "is a file, not a run directory"),
+    (["eval", "{tmp}"], "config.json not found"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
+    subs = {"{tmp}": str(tmp_path), "{empty-file}": str(_bad_folder(tmp_path, "empty-file")),
+            "{invalid}": str(_bad_folder(tmp_path, "invalid"))}
+    (tmp_path / "empty.json").write_text("")
+    argv = []
+    for a in args:
+        for k, v in subs.items():
+            a = a.replace(k, v)
+        argv.append(a)
+    out = genlab("audio", *argv)
+    assert out.returncode == 2, out.stderr
+    assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def test_a_wrong_loss_setting_is_refused(tmp_path, tone_folder):
+    out = genlab("audio", "train", str(tmp_path / "r"), "--model", "wavegan", "--data", str(tone_folder),
+                 "--set", "loss=l2", "--max-steps", "1", "--quiet")
+    assert out.returncode == 2 and "unknown WaveGAN loss" in out.stderr and len(out.stderr.splitlines()) == 1
+
+
+def test_corrupted_checkpoint_is_one_line(trained_run, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(trained_run, broken)
+    (broken / "model-best.safetensors").write_bytes(b"\x00" * 10)
+    out = genlab("audio", "sample", str(broken), "--out", str(tmp_path / "o"))
+    assert out.returncode == 2 and "corrupted" in out.stderr and len(out.stderr.splitlines()) == 1
+    assert not (tmp_path / "o").exists()

@@ -1,0 +1,77 @@
+"""The command-line contract of `genlab video`, through real subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+TINY = ["--set", "g_width=4", "--set", "d_width=4", "--set", "latent=8", "--batch-size", "4",
+        "--eval-interval", "2", "--clips", "20"]
+
+
+def genlab(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("GENLAB_VERBOSE", None)
+    return subprocess.run([sys.executable, "-m", "genlab", *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("cli") / "vgan"
+    out = genlab("video", "train", str(run), "--model", "vgan", "--data", "builtin:moving-digits", "--max-steps",
+                 "2", "--seed", "0", "--quiet", "--no-pictures", *TINY)
+    assert out.returncode == 0, out.stderr
+    assert "trained vgan for 2 steps" in out.stdout
+    return run
+
+
+def test_sample_writes_an_animated_gif_and_a_strip_the_same_for_the_same_seed(trained_run, tmp_path):
+    for name in ("a", "b"):
+        out = genlab("video", "sample", str(trained_run), "--num", "4", "--out", str(tmp_path / f"{name}.gif"),
+                     "--seed", "3")
+        assert out.returncode == 0, out.stderr
+    with Image.open(tmp_path / "a.gif") as im:
+        assert im.n_frames == 16
+    assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "a.gif").read_bytes() == (tmp_path / "b.gif").read_bytes()
+
+
+def test_eval_prints_fid_consistency_and_motion(trained_run):
+    out = genlab("video", "eval", str(trained_run))
+    assert out.returncode == 0, out.stderr
+    assert "FID" in out.stdout and "temporal consistency" in out.stdout and "motion" in out.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["train", "{tmp}/r", "--model", "vgan", "--data", "{empty}"], "is empty"),
+    (["train", "{tmp}/r", "--model", "vgan", "--data", "{invalid}"], "not a readable GIF"),
+    (["train", "{tmp}/r", "--model", "vgan", "--data", "{tmp}/missing"], "not found"),
+    (["train", "{tmp}/r", "--model", "vgan", "--clips", "many"], "positive integer"),
+    (["train", "{tmp}/r", "--model", "vgan", "--clips", "3"], "at least 10 clips"),
+    (["train", "{tmp}/r", "--model", "vgan", "--set", "g_width=wide"], "must be a int"),
+    (["sample", "{tmp}/missing", "--out", "{tmp}/o.gif"], "not found"),
+    (["sample", "{tmp}", "--out", "{tmp}/o.png"], "*.gif"),
+    (["eval", "{tmp}"], "config.json not found"),
+    (["eval", "{empty}/a.gif"], "is a file, not a run directory"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
+    empty, invalid = tmp_path / "empty", tmp_path / "invalid"
+    empty.mkdir()
+    invalid.mkdir()
+    (empty / "a.gif").write_bytes(b"")
+    (invalid / "a.gif").write_bytes(np.arange(100, dtype=np.uint8).tobytes())
+    subs = {"{tmp}": str(tmp_path), "{empty}": str(empty), "{invalid}": str(invalid)}
+    argv = []
+    for a in args:
+        for k, v in subs.items():
+            a = a.replace(k, v)
+        argv.append(a)
+    out = genlab("video", *argv)
+    assert out.returncode == 2, out.stderr
+    assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
