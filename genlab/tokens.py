@@ -61,6 +61,8 @@ class PrepareConfig:
     encoding_errors: str = "strict"
     #: MB of training text the tokenizer learns from (None: the kind's default; 0: all of it)
     tokenizer_sample_mb: float | None = None
+    #: a run whose tokenizer to reuse, grown by the corpus's new symbols (continued pretraining, --init-from)
+    tokenizer_from: str | None = None
 
     def validate(self) -> None:
         if self.tokenizer not in TOKENIZER_KINDS:
@@ -150,9 +152,16 @@ def prepare(cfg: PrepareConfig, progress: bool = True) -> dict[str, Any]:
     # the budget is in MB of UTF-8; documents are measured in characters, so convert at the corpus's ratio
     budget = int(sample_mb * (1 << 20) * stats.characters / stats.bytes) if sample_mb else None
     joined = TOKENIZER_KINDS[cfg.tokenizer].trains_on_joined_text
-    tok = train_tokenizer(cfg.tokenizer, _training_texts(corpus, labels, budget, train_chars, joined),
-                          vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency, lowercase=cfg.lowercase or None,
-                          show_progress=progress and sys.stderr.isatty())
+    if cfg.tokenizer_from:
+        base = load_tokenizer(Path(cfg.tokenizer_from) / "tokenizer.json")
+        missing = base.missing_symbols(_training_texts(corpus, labels, None, train_chars, False))
+        tok = base.extended(missing) if missing else base
+        print(f"tokenizer of {cfg.tokenizer_from} ({base.kind}, {base.vocab_size:,} ids) + {len(missing)} new "
+              "symbol(s) of this corpus", file=sys.stderr)
+    else:
+        tok = train_tokenizer(cfg.tokenizer, _training_texts(corpus, labels, budget, train_chars, joined),
+                              vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency,
+                              lowercase=cfg.lowercase or None, show_progress=progress and sys.stderr.isatty())
     timings["tokenizer"] = time.perf_counter() - mark
 
     mark = time.perf_counter()

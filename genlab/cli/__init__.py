@@ -15,7 +15,8 @@ from genlab import __version__
 from genlab.errors import GenlabError
 
 #: verb modules, in the order of the course: data → model → train → evaluate → generate → serve
-VERBS = ("prepare", "train", "finetune", "eval", "generate", "chat", "translate", "serve", "image", "demo")
+VERBS = ("prepare", "train", "finetune", "classify", "eval", "fill", "generate", "chat", "translate", "serve", "image",
+         "demo")
 
 
 class _Parser(argparse.ArgumentParser):

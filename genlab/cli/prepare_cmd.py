@@ -23,6 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="MB of training text the tokenizer learns from, spread over the corpus "
                    "(default: bpe 4 KB per vocabulary entry, at least 8; word 64; char/jamo all; 0 = all)")
     p.add_argument("--lowercase", action="store_true", help="word: lower-case text first (lossy)")
+    p.add_argument("--tokenizer-from", metavar="RUN",
+                   help="reuse RUN's tokenizer, grown by this corpus's new symbols "
+                   "(for `genlab train --init-from RUN`)")
     p.add_argument("--unit", default="file", choices=["file", "line", "paragraph"],
                    help="what one document is (default: file)")
     p.add_argument("--split", default="0.9,0.05,0.05", help="train,val,test ratios by document "
@@ -52,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = PrepareConfig(corpus=args.corpus, out=args.out, tokenizer=args.tokenizer, vocab_size=args.vocab_size,
                         min_frequency=args.min_frequency, lowercase=args.lowercase, unit=args.unit,
                         split=parse_ratios(args.split), shuffle=not args.no_shuffle, seed=args.seed,
-                        encoding_errors=args.encoding_errors, tokenizer_sample_mb=args.tokenizer_sample_mb)
+                        encoding_errors=args.encoding_errors, tokenizer_sample_mb=args.tokenizer_sample_mb,
+                        tokenizer_from=args.tokenizer_from)
     meta = prepare(cfg, progress=not args.quiet)
     s = meta["splits"]
     if meta["split_by"] == "position":
