@@ -137,3 +137,59 @@ def perplexity(model: LanguageModel, data: np.ndarray, window: int = 256, batch_
     nll = math.inf if infinite else total
     return PerplexityReport(tokens=counted, nll_nats=nll, characters=characters, bytes=nbytes,
                             infinite=infinite, seconds=time.perf_counter() - started)
+
+
+@dataclass
+class MaskedLMReport:
+    masked: int  # positions scored
+    correct: int  # of which the top-1 guess was the original token
+    nll_nats: float  # summed
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / max(self.masked, 1)
+
+    @property
+    def perplexity(self) -> float:
+        mean = self.nll_nats / max(self.masked, 1)
+        return math.exp(mean) if mean < 700 else math.inf
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "masked_accuracy": self.accuracy, "mlm_perplexity": self.perplexity}
+
+    def lines(self, label: str = "") -> list[str]:
+        head = f"{label}: " if label else ""
+        return [f"{head}masked tokens {self.masked:,}",
+                f"{head}masked-token accuracy {self.accuracy:.4f}",
+                f"{head}MLM cross-entropy {self.nll_nats / max(self.masked, 1):.4f} nats/token",
+                f"{head}MLM perplexity {self.perplexity:.4f}"]
+
+
+def masked_lm(model, tokenizer, data: np.ndarray, max_tokens: int | None = None, seed: int = 0,
+              batch_size: int = 32, device: str | torch.device = "cpu", progress: bool = False) -> MaskedLMReport:
+    """A BERT run on a split: consecutive windows, BERT's masking drawn from ``seed`` (so every call
+    scores the same positions), cross-entropy and top-1 accuracy at the masked positions."""
+    from tqdm.auto import tqdm
+
+    from genlab.models.bert import MASK_TOKEN
+    from genlab.training.mlm_task import IGNORE, mask_tokens, special_ids
+
+    stream = np.asarray(data[:max_tokens] if max_tokens else data, dtype=np.int64)
+    block = int(model.block_size)
+    n = len(stream) // block
+    if n == 0:
+        raise GenlabError(f"the split has {len(stream)} tokens, fewer than the model's {block} positions")
+    windows = stream[:n * block].reshape(n, block)
+    rng = np.random.default_rng([seed, 5])
+    special, mask_id = special_ids(tokenizer), tokenizer.special_id(MASK_TOKEN)
+    report = MaskedLMReport(0, 0, 0.0)
+    with torch.inference_mode():
+        for start in tqdm(range(0, n, batch_size), desc="evaluate (MLM)", unit="batch", disable=not progress):
+            x, y = mask_tokens(windows[start:start + batch_size], rng, mask_id, special, model.vocab_size)
+            x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+            chosen = y != IGNORE
+            logits = model.mlm_logits(model.hidden(x)[chosen]).float()
+            report.nll_nats += float(torch.nn.functional.cross_entropy(logits, y[chosen], reduction="sum"))
+            report.correct += int((logits.argmax(-1) == y[chosen]).sum())
+            report.masked += int(chosen.sum())
+    return report

@@ -61,7 +61,8 @@ class PrepareConfig:
     encoding_errors: str = "strict"
     #: MB of training text the tokenizer learns from (None: the kind's default; 0: all of it)
     tokenizer_sample_mb: float | None = None
-    #: use this run's (or file's) tokenizer as it is instead of learning one (an imported GPT-2's, say)
+    #: a run (or tokenizer.json) whose tokenizer to reuse — as it is for an imported GPT-2's byte-level BPE,
+    #: grown by the corpus's new symbols otherwise (continued pretraining with ``genlab train --init-from``)
     tokenizer_from: str | None = None
 
     def validate(self) -> None:
@@ -152,8 +153,13 @@ def prepare(cfg: PrepareConfig, progress: bool = True) -> dict[str, Any]:
     # the budget is in MB of UTF-8; documents are measured in characters, so convert at the corpus's ratio
     budget = int(sample_mb * (1 << 20) * stats.characters / stats.bytes) if sample_mb else None
     if cfg.tokenizer_from:
-        tok = existing_tokenizer(cfg.tokenizer_from)
+        base = existing_tokenizer(cfg.tokenizer_from)
+        missing = base.missing_symbols(_training_texts(corpus, labels, None, train_chars, False))
+        tok = base.extended(missing) if missing else base
         cfg.tokenizer = tok.kind
+        if missing:
+            print(f"tokenizer of {cfg.tokenizer_from} ({base.kind}, {base.vocab_size:,} ids) + {len(missing)} new "
+                  "symbol(s) of this corpus", file=sys.stderr)
     else:
         joined = TOKENIZER_KINDS[cfg.tokenizer].trains_on_joined_text
         tok = train_tokenizer(cfg.tokenizer, _training_texts(corpus, labels, budget, train_chars, joined),

@@ -15,8 +15,8 @@ from genlab import __version__
 from genlab.errors import GenlabError
 
 #: verb modules, in the order of the course: data → model → train → evaluate → generate → serve
-VERBS = ("prepare", "import-hf", "train", "finetune", "reward", "score", "dpo", "rlhf", "prefs", "eval", "generate",
-         "chat", "translate", "serve", "export", "image", "audio", "video", "demo")
+VERBS = ("prepare", "import-hf", "train", "finetune", "classify", "reward", "score", "dpo", "rlhf", "prefs", "eval",
+         "fill", "generate", "chat", "translate", "serve", "export", "image", "audio", "video", "demo")
 
 
 class _Parser(argparse.ArgumentParser):

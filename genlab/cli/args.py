@@ -74,3 +74,36 @@ def add_device(parser: argparse.ArgumentParser) -> None:
                         help="where to run (auto: CUDA, then Apple MPS, then CPU)")
 
 
+
+
+#: text augmentations (genlab.augment.text) and their default strengths
+TEXT_AUGMENTS = {"eda": 0.1, "jamo": 0.05, "backtranslate": None}
+
+
+def augment_spec(text: str) -> str:
+    """``eda``, ``eda:0.2``, ``jamo:0.05`` or ``backtranslate:RUN[+RUN]``: checked here, used by genlab.augment."""
+    kind, _, value = text.partition(":")
+    if kind not in TEXT_AUGMENTS:
+        raise argparse.ArgumentTypeError(f"unknown augmentation {kind!r}; choose eda[:STRENGTH], jamo[:STRENGTH] "
+                                         "or backtranslate:RUN")
+    if kind == "backtranslate":
+        if not value:
+            raise argparse.ArgumentTypeError("backtranslate needs a translation run: backtranslate:RUN (or RUN+RUN "
+                                             "for there and back)")
+        return text
+    if value:
+        try:
+            strength = float(value)
+        except ValueError:
+            strength = -1.0
+        if not 0 < strength <= 0.5:
+            raise argparse.ArgumentTypeError(f"{kind} strength must be a number in (0, 0.5], got {value!r}")
+    return text
+
+
+def add_augment_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument("--augment", action="append", type=augment_spec, metavar="SPEC",
+                        help="text augmentation, repeatable: eda[:ALPHA] (random swap/deletion/insertion, synonyms "
+                        "with --synonyms), jamo[:P] (Korean typo noise), backtranslate:RUN[+RUN] (off by default)")
+    parser.add_argument("--synonyms", metavar="FILE", help="eda: synonym dictionary, one `word<TAB>syn1,syn2` a line")
+    parser.add_argument("--augment-copies", type=positive_int, help="augmented copies per training text (default 1)")

@@ -82,6 +82,16 @@ def run(args: argparse.Namespace) -> int:
     for label, data, chars, nbytes, unk in targets:
         if len(data) == 0:
             raise GenlabError(f"split {label} is empty; re-run prepare with a larger corpus or other --split")
+        if config["model"]["family"] == "bert":  # an encoder: masked-token accuracy and MLM perplexity
+            from genlab.evaluate import masked_lm
+
+            mlm = masked_lm(model, tokenizer, data, max_tokens=args.max_tokens, device=device,
+                            progress=not args.quiet)
+            if args.json:
+                print(json.dumps({"split": label, **mlm.as_dict()}))
+            else:
+                print("\n".join(mlm.lines(label)))
+            continue
         report = perplexity(model, data, max_tokens=args.max_tokens, device=device, progress=not args.quiet,
                             characters=None if args.max_tokens else chars, nbytes=None if args.max_tokens else nbytes)
         oov = unk / max(len(data), 1)

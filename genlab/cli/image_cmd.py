@@ -15,7 +15,7 @@ import argparse
 import dataclasses
 import sys
 
-from genlab.cli.args import add_device, duration, nonneg_float, nonneg_int, positive_int
+from genlab.cli.args import add_device, duration, nonneg_float, nonneg_int, positive_int, probability
 
 MODELS = ("autoencoder", "vae", "gan", "flow", "diffusion")
 
@@ -49,6 +49,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="any field of the family's Config, e.g. --set latent=8 --set schedule=linear")
     add_threads(t)
+    t.add_argument("--augment", choices=["none", "geometric", "diffaugment", "all"], default="none",
+                   help="geometric: shifts, rotations, elastic distortion of training images; diffaugment: "
+                   "differentiable augmentation of a GAN discriminator's inputs (DiffAugment); all: both")
+    t.add_argument("--augment-strength", type=nonneg_float, default=1.0, help="scales every augmentation (default 1)")
+    t.add_argument("--train-fraction", type=probability,
+                   help="keep only this fraction of the training images (seeded; a small-data experiment)")
     t.add_argument("--no-pictures", action="store_true", help="skip samples.png, loss.png, … at the end")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     add_device(t)
@@ -149,7 +155,7 @@ def train(args: argparse.Namespace) -> int:
     from genlab.devices import resolve_device
     from genlab.errors import GenlabError
     from genlab.image import run as runs
-    from genlab.image.data import load_data
+    from genlab.image.data import keep_fraction, load_data
     from genlab.image.protocol import family_class
     from genlab.image.trainer import ImageTrainConfig, new_run
     from genlab.image.trainer import train as train_loop
@@ -157,7 +163,8 @@ def train(args: argparse.Namespace) -> int:
     run = Path(args.run)
     cfg = ImageTrainConfig(seed=args.seed, time_budget=args.time_budget, max_steps=args.max_steps,
                            clock=args.budget_clock, threads=args.threads, device=resolve_device(args.device),
-                           quiet=args.quiet, pictures=not args.no_pictures)
+                           quiet=args.quiet, pictures=not args.no_pictures, augment=args.augment,
+                           augment_strength=args.augment_strength)
     flags = {"batch_size": args.batch_size, "lr": args.lr, "eval_interval": args.eval_interval,
              "early_stop": args.early_stop}
     if args.resume:
@@ -181,6 +188,8 @@ def train(args: argparse.Namespace) -> int:
         data = load_data(args.data or "builtin:digits", size=args.image_size, channels=args.channels)
         if data.skipped:
             print(f"genlab: note: skipped {data.skipped} non-image file(s) in {args.data}", file=sys.stderr)
+        if args.train_fraction is not None:
+            data = keep_fraction(data, args.train_fraction, args.seed)
         new_run(run, args.model, data, overrides, cfg)
     result = train_loop(run, cfg)
     best = "" if result.best_value is None else f"; best {result.selection} {result.best_value:.4f} " \

@@ -23,8 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="MB of training text the tokenizer learns from, spread over the corpus "
                    "(default: bpe 4 KB per vocabulary entry, at least 8; word 64; char/jamo all; 0 = all)")
     p.add_argument("--tokenizer-from", metavar="RUN|FILE",
-                   help="encode with this run's tokenizer.json as it is (e.g. an imported GPT-2's) instead of "
-                   "learning one; --out may be that same run, to give it train/val/test splits")
+                   help="reuse this run's tokenizer.json instead of learning one, grown by any symbol of this corpus "
+                   "it lacks (for `genlab train --init-from RUN`; byte-level BPE, e.g. an imported GPT-2's, needs "
+                   "none); --out may be that same run, to give it train/val/test splits")
     p.add_argument("--lowercase", action="store_true", help="word: lower-case text first (lossy)")
     p.add_argument("--unit", default="file", choices=["file", "line", "paragraph"],
                    help="what one document is (default: file)")

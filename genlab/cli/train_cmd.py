@@ -1,9 +1,9 @@
 """``genlab train RUN --model …``: course step 4 for every model family, through one verb.
 
 Count-based models (``markov``) fit by counting; neural language models (``rnn``, ``lstm``, ``gru``,
-``gpt``) and encoder–decoders (``rnn-attn``, ``transformer``) go through the one loop in
-``genlab.training.loop``. Flags map one to one onto config fields, and every value used is saved in the
-run's ``config.json``.
+``gpt``), the BERT encoder (``bert``, masked-LM pretraining) and encoder–decoders (``rnn-attn``,
+``transformer``) go through the one loop in ``genlab.training.loop``. Flags map one to one onto config
+fields, and every value used is saved in the run's ``config.json``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from genlab.cli.args import add_device, duration, nonneg_float, nonneg_int, positive_int
+from genlab.cli.args import add_augment_flags, add_device, duration, nonneg_float, nonneg_int, positive_int
 
 #: model name -> "module:function(args) -> exit code"
 TRAINERS = {
@@ -20,6 +20,7 @@ TRAINERS = {
     "lstm": "genlab.training.train_cli:train_cli",
     "gru": "genlab.training.train_cli:train_cli",
     "gpt": "genlab.training.train_cli:train_cli",
+    "bert": "genlab.training.train_cli:train_cli",
     "rnn-attn": "genlab.training.train_cli:train_cli",
     "transformer": "genlab.training.train_cli:train_cli",
 }
@@ -70,6 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     n.add_argument("--on-nan", choices=["stop", "skip"], help="NaN/inf loss: stop, or skip the batch and halve LR")
     n.add_argument("--seed", type=nonneg_int)
     n.add_argument("--resume", action="store_true", help="continue the run from its latest checkpoint")
+    n.add_argument("--init-from", metavar="RUN", help="start from RUN's weights (same model family; this run's "
+                   "tokenizer must be RUN's or grown from it: `genlab prepare --tokenizer-from RUN`)")
+    add_augment_flags(n)
     n.add_argument("--overwrite", action="store_true", help="start over even if RUN already holds a trained model")
     n.add_argument("--log-interval", type=positive_int, help="steps per metrics.jsonl line")
     n.add_argument("--rnn-impl", choices=["torch", "reference"],

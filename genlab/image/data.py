@@ -77,6 +77,16 @@ def _split(source: str, levels: int, images: np.ndarray, labels: np.ndarray | No
                      classes=classes, skipped=skipped)
 
 
+def keep_fraction(data: ImageData, fraction: float, seed: int) -> ImageData:
+    """The same data with only ``fraction`` of the training images (a seeded choice; val/test unchanged)."""
+    n = data.count("train")
+    keep = np.sort(np.random.default_rng([seed, 17]).permutation(n)[:max(1, round(n * fraction))])
+    images = {**data.images, "train": data.images["train"][keep]}
+    labels = None if data.labels is None else {**data.labels, "train": data.labels["train"][keep]}
+    return ImageData(source=f"{data.source} (train ×{fraction:g})", levels=data.levels, images=images, labels=labels,
+                     classes=data.classes, skipped=data.skipped)
+
+
 def load_digits() -> ImageData:
     """The 1,797 8×8 handwritten digits that ship inside scikit-learn (no download)."""
     try:

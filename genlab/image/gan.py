@@ -66,6 +66,12 @@ class GAN(nn.Module):
         return {"g": torch.optim.Adam(self.generator.parameters(), lr=self.config.lr_g, betas=betas),
                 "d": torch.optim.Adam(self.discriminator.parameters(), lr=self.config.lr, betas=betas)}
 
+    def _d_input(self, images: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] → the discriminator's [−1, 1] input, through DiffAugment when it is on."""
+        x = images * 2 - 1
+        augment = getattr(self, "d_augment", None)  # set by the trainer for --augment diffaugment
+        return augment(x) if augment is not None else x
+
     def training_step(self, x: torch.Tensor, optimizers: dict) -> dict[str, float]:
         self.train()
         b = len(x)
@@ -73,8 +79,8 @@ class GAN(nn.Module):
         fake = self.generate(z)
 
         # 1. discriminator: real → 1 (or 1 − smoothing), fake → 0
-        real_logits = self.discriminator(x * 2 - 1)
-        fake_logits = self.discriminator(fake.detach() * 2 - 1)
+        real_logits = self.discriminator(self._d_input(x))
+        fake_logits = self.discriminator(self._d_input(fake.detach()))
         real_target = torch.full_like(real_logits, 1.0 - self.config.label_smoothing)
         d_loss = (F.binary_cross_entropy_with_logits(real_logits, real_target)
                   + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
@@ -83,7 +89,7 @@ class GAN(nn.Module):
         optimizers["d"].step()
 
         # 2. generator, non-saturating: maximise log D(G(z))
-        gen_logits = self.discriminator(fake * 2 - 1)
+        gen_logits = self.discriminator(self._d_input(fake))
         g_loss = F.binary_cross_entropy_with_logits(gen_logits, torch.ones_like(gen_logits))
         optimizers["g"].zero_grad(set_to_none=True)
         g_loss.backward()

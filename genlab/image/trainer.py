@@ -52,6 +52,9 @@ class ImageTrainConfig:
     device: str = "cpu"
     quiet: bool = False
     pictures: bool = True
+    #: none | geometric (shifts, rotations, elastic) | diffaugment (GAN discriminator) | all (see genlab.augment.image)
+    augment: str = "none"
+    augment_strength: float = 1.0
 
 
 class Clock:
@@ -109,11 +112,12 @@ def new_run(run: Path, family: str, data: ImageData, model_overrides: dict[str, 
 class _Batches:
     """Shuffled epochs over the training images, drawn with their own generator (saved for resume)."""
 
-    def __init__(self, images: torch.Tensor, batch_size: int, seed: int) -> None:
+    def __init__(self, images: torch.Tensor, batch_size: int, seed: int, transform=None) -> None:
         self.images, self.batch_size = images, min(batch_size, len(images))
         self.gen = torch.Generator().manual_seed(seed + 1)
         self.order = torch.randperm(len(images), generator=self.gen)
         self.pos = 0
+        self.transform = transform  # (batch, generator) → augmented batch; draws from the same generator
 
     def next(self) -> torch.Tensor:
         if self.pos + self.batch_size > len(self.order):
@@ -121,7 +125,8 @@ class _Batches:
             self.pos = 0
         idx = self.order[self.pos:self.pos + self.batch_size]
         self.pos += self.batch_size
-        return self.images[idx.to(self.images.device)]
+        batch = self.images[idx.to(self.images.device)]
+        return batch if self.transform is None else self.transform(batch, self.gen)
 
     def state(self) -> dict[str, Any]:
         return {"gen": self.gen.get_state(), "order": self.order, "pos": self.pos}
@@ -216,7 +221,7 @@ def _train(run: Path, cfg: ImageTrainConfig, judge, kind: RunKind) -> TrainResul
     mc = model.config
     optimizers = model.configure_optimizers()
     train_x, val_x = data.tensor("train", device), data.tensor("val", device)
-    batches = _Batches(train_x, mc.batch_size, cfg.seed)
+    batches = _Batches(train_x, mc.batch_size, cfg.seed, _augmentation(cfg, family, model, data.levels))
     max_steps = cfg.max_steps if cfg.max_steps is not None else (None if cfg.time_budget else mc.steps)
 
     state_path = run / TRAIN_STATE
@@ -323,6 +328,22 @@ def _train(run: Path, cfg: ImageTrainConfig, judge, kind: RunKind) -> TrainResul
         kind.training_pictures(run)
     return TrainResult(steps=state["step"], elapsed=state["elapsed"], stop_reason=stop_reason,
                        best_step=state["best_step"], best_value=state["best"], selection=selection, history=history)
+
+
+def _augmentation(cfg: ImageTrainConfig, family: str, model, levels: int):
+    """The batch transform for ``--augment`` (geometric), and DiffAugment switched on in a GAN."""
+    from genlab.augment import image as aug
+
+    if cfg.augment not in aug.IMAGE_AUGMENTS:
+        raise GenlabError(f"--augment must be one of {', '.join(aug.IMAGE_AUGMENTS)}")
+    if cfg.augment in ("diffaugment", "all"):
+        if family != "gan":
+            raise GenlabError("--augment diffaugment augments a GAN's discriminator; use --augment geometric for "
+                              f"--model {family}")
+        model.d_augment = lambda x: aug.diff_augment(x, cfg.augment_strength)
+    if cfg.augment in ("geometric", "all"):
+        return lambda batch, gen: aug.geometric(batch, gen, cfg.augment_strength, levels)
+    return None
 
 
 def _restore(run: Path, model, optimizers: dict, batches: _Batches, device: str) -> tuple[dict, torch.Tensor | None]:

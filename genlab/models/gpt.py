@@ -115,16 +115,22 @@ def masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: to
 
 
 class CausalSelfAttention(nn.Module):
-    """Masked multi-head self-attention: every head looks back over the positions before it."""
+    """Masked multi-head self-attention: every head looks back over the positions before it.
 
-    def __init__(self, config: GPTConfig) -> None:
+    ``causal=False`` lifts the mask (every position sees every other, as in BERT's encoder,
+    :mod:`genlab.models.bert`); ``key_mask[B, T]`` (True = a real token) then hides padding.
+    """
+
+    def __init__(self, config: GPTConfig, causal: bool = True) -> None:
         super().__init__()
+        self.causal = causal
         self.n_head, self.n_embd, self.dropout = config.n_head, config.n_embd, config.dropout
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v at once
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.resid_dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0,
+                key_mask: torch.Tensor | None = None) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
@@ -133,6 +139,9 @@ class CausalSelfAttention(nn.Module):
         dropout = self.dropout if self.training else 0.0
         if isinstance(cache, SlotCache):
             y = self._slot_attention(q, k, v, cache, layer)
+        elif cache is None and not self.causal:
+            mask = None if key_mask is None else key_mask[:, None, None, :]  # (B, 1, 1, T): keys to attend to
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
         elif cache is None:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
         else:
@@ -179,17 +188,21 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    """One decoder block, pre-LayerNorm: x + attention(norm(x)), then x + MLP(norm(x))."""
+    """One decoder block, pre-LayerNorm: x + attention(norm(x)), then x + MLP(norm(x)).
 
-    def __init__(self, config: GPTConfig) -> None:
+    With ``causal=False`` it is an encoder block (BERT's), the same weights without the mask.
+    """
+
+    def __init__(self, config: GPTConfig, causal: bool = True) -> None:
         super().__init__()
         self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.attn = CausalSelfAttention(config)
+        self.attn = CausalSelfAttention(config, causal)
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x), cache, layer)
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0,
+                key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), cache, layer, key_mask)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -248,6 +261,10 @@ class GPT(nn.Module):
         for layer, block in enumerate(self.transformer.h):
             x = block(x, cache, layer)
         return self.transformer.ln_f(x)  # (B, T, C)
+
+    def hidden(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The final LayerNorm's output ``[B, T, C]``: what a classification head pools (genlab.classify)."""
+        return self._run(tokens)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """Teacher-forced next-token logits ``[B, T] -> [B, T, V]`` (T ≤ block_size)."""

@@ -32,6 +32,15 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "model": {"family": "gpt", "n_layer": 6, "n_head": 6, "n_embd": 384, "block_size": 256, "dropout": 0.2},
         "train": _train(64, 1e-3, 5000, 100, 50),
     },
+    # BERT learns from 15 % of the positions per window, so it wants larger batches than GPT for the same signal
+    "bert-tiny": {
+        "model": {"family": "bert", "n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 64, "dropout": 0.1},
+        "train": _train(32, 2e-3, 2000, 50, 20),
+    },
+    "bert-small": {
+        "model": {"family": "bert", "n_layer": 6, "n_head": 6, "n_embd": 384, "block_size": 128, "dropout": 0.1},
+        "train": _train(64, 1e-3, 5000, 100, 50),
+    },
     "rnn-tiny": {
         "model": {"family": "rnn", "n_layer": 2, "n_embd": 128, "block_size": 64, "dropout": 0.0},
         "train": _train(32, 2e-3, 2000, 50, 20, clip=1.0),
@@ -59,7 +68,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 #: the preset used when ``--preset`` is not given: sizes that train on a laptop CPU
-DEFAULT_PRESET: dict[str, str] = {"gpt": "gpt-tiny", "rnn": "rnn-tiny", "lstm": "lstm-tiny", "gru": "gru-tiny"}
+DEFAULT_PRESET: dict[str, str] = {"gpt": "gpt-tiny", "bert": "bert-tiny", "rnn": "rnn-tiny", "lstm": "lstm-tiny",
+                                  "gru": "gru-tiny"}
 
 
 def preset_for(family: str, name: str | None) -> tuple[str | None, dict[str, dict[str, Any]]]:

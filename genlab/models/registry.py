@@ -21,6 +21,7 @@ FAMILIES: dict[str, str] = {
     "lstm": "genlab.models.rnn:load",
     "gru": "genlab.models.rnn:load",
     "gpt": "genlab.models.gpt:load",
+    "bert": "genlab.models.bert:load",
     "rnn-attn": "genlab.models.seq2seq:load",
     "transformer": "genlab.models.seq2seq:load",
     "reward": "genlab.tuning.reward:load",
@@ -45,6 +46,8 @@ def load_model(run: str | Path, device: str = "cpu", which: str = "best") -> tup
         raise GenlabError(f"{path} has no trained model (config.json missing): run `genlab train {path}` first")
     config = read_json(path / "config.json")
     family = (config.get("model") or {}).get("family")
+    if family == "classifier":
+        raise GenlabError(f"{path} holds a text classifier: use `genlab classify eval|predict {path}`")
     if family not in FAMILIES:
         raise GenlabError(f"{path}/config.json names an unknown model family {family!r}")
     tokenizer = load_tokenizer(path / "tokenizer.json")

@@ -21,6 +21,7 @@ from genlab.errors import GenlabError
 #: the parameters whose first dimension is the vocabulary, by model family
 VOCAB_ROWS: dict[str, tuple[str, ...]] = {
     "gpt": ("transformer.wte.weight", "lm_head.weight"),
+    "bert": ("transformer.wte.weight", "lm_head.weight", "lm_head.bias"),
     "rnn": ("wte.weight", "lm_head.weight", "lm_head.bias"),
     "lstm": ("wte.weight", "lm_head.weight", "lm_head.bias"),
     "gru": ("wte.weight", "lm_head.weight", "lm_head.bias"),

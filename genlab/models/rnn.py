@@ -86,6 +86,11 @@ class RecurrentLM(nn.Module):
         out, state = self.core(x, state)  # (B, T, C)
         return self.lm_head(self.drop(out)), state
 
+    def hidden(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The last layer's outputs ``[B, T, C]`` from a zero state: what a classification head pools."""
+        out, _ = self.core(self.drop(self.wte(tokens)), None)
+        return out
+
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits from a zero state (what training and perplexity use)."""
         return self.run(tokens)[0]

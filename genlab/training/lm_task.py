@@ -28,15 +28,49 @@ RECURRENT = ("rnn", "lstm", "gru")
 
 
 class LanguageModelTask:
-    """The :class:`genlab.training.task.TrainTask` for decoder-only language models."""
+    """The :class:`genlab.training.task.TrainTask` for decoder-only language models.
 
-    def __init__(self, run_dir: str | Path, family: str) -> None:
-        if family not in (*RECURRENT, "gpt"):
+    ``init_from`` (a run directory) starts from that run's weights instead of random ones: continued
+    pretraining on a new corpus (domain adaptation). ``augment`` (a :class:`genlab.augment.text.TextAugment`)
+    adds augmented copies of the training documents, in memory, before training.
+    """
+
+    families: tuple[str, ...] = (*RECURRENT, "gpt")
+
+    def __init__(self, run_dir: str | Path, family: str, augment: Any = None, init_from: Any = None) -> None:
+        if family not in self.families:
             raise GenlabError(f"--model {family} is not a language model trained by this loop")
         self.family = family
         self.store = TokenStore(run_dir)
         self.block_size: int | None = None
         self._readers: dict[str, WindowReader] = {}
+        self.augment = augment
+        self.init_from = init_from
+        self._augment_info: dict[str, Any] | None = None
+        if augment is not None:
+            self._augment_train()
+
+    def _augment_train(self) -> None:
+        """Decode the training documents, add ``copies`` augmented versions of each, re-encode (in memory)."""
+        tok = self.store.tokenizer
+        data = np.asarray(self.store.split("train"), dtype=np.int64)
+        ends = np.flatnonzero(data == tok.eos_id)
+        docs = [tok.decode(d) for d in np.split(data, ends + 1)[:len(ends)]]
+        extra = self.augment.texts(docs)
+        stream = tok.encode_stream(extra, tok.eos_id, np.int64)
+        self._readers["train"] = WindowReader(np.concatenate([data, stream]))
+        self._augment_info = {**self.augment.describe(), "documents": len(docs), "added_tokens": int(stream.size)}
+        print(f"augmented the training split: {len(docs):,} documents + {len(extra):,} augmented copies "
+              f"({self.augment.spec()})")
+
+    def run_info(self) -> dict[str, Any]:
+        """Lineage written into config.json: where the weights came from, how the data was augmented."""
+        info: dict[str, Any] = {}
+        if self.init_from is not None:
+            info["init_from"] = self.init_from.describe()
+        if self._augment_info is not None:
+            info["augment"] = self._augment_info
+        return info
 
     @property
     def tokenizer_fingerprint(self) -> str:
@@ -56,9 +90,9 @@ class LanguageModelTask:
             value = getattr(args, flag, None)
             if value is None:
                 continue
-            if flag == "n_head" and self.family != "gpt":
+            if flag == "n_head" and self.family not in ("gpt", "bert"):
                 raise GenlabError("--n-head is for --model gpt (a recurrent layer has no heads)")
-            if flag == "rnn_impl" and self.family == "gpt":
+            if flag == "rnn_impl" and self.family in ("gpt", "bert"):
                 raise GenlabError("--rnn-impl is for --model rnn|lstm|gru")
             config["impl" if flag == "rnn_impl" else flag] = value
         config["vocab_size"] = self.store.vocab_size
@@ -82,12 +116,18 @@ class LanguageModelTask:
             raise GenlabError(f"the model's vocabulary ({model_config.get('vocab_size')}) differs from the "
                               f"run's tokenizer ({self.store.vocab_size}); the run was re-prepared — retrain "
                               "without --resume")
+        build = self._builder()
+        self.block_size = int(model_config["block_size"])
+        if self.init_from is not None:
+            return self.init_from.model(model_config, self.store.tokenizer, build)
+        return build(model_config)
+
+    def _builder(self):
         if self.family == "gpt":
             from genlab.models.gpt import build
         else:
             from genlab.models.rnn import build
-        self.block_size = int(model_config["block_size"])
-        return build(model_config)
+        return build
 
     def _split(self, name: str) -> np.ndarray:
         return self._reader(name).data

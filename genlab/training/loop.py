@@ -441,9 +441,14 @@ def _fit(task: TrainTask, cfg: TrainConfig, path: Path, model_config: dict[str, 
         val = evaluate(model, task, cfg, device, autocast, ranks)
         extra = task.extra_metrics(model) if ranks.main else {}
         prog.last_val_loss = val
-        improved = val < prog.best_val_loss
+        # the best weights: lowest validation loss, or highest of a metric the task names (a classifier's accuracy)
+        best_by = getattr(task, "best_by", None)
+        score = -extra[best_by] if best_by and best_by in extra else val
+        improved = (score < prog.best_score or (score == prog.best_score and val < prog.best_val_loss) if best_by
+                    else val < prog.best_val_loss)
         if improved:
             prog.best_val_loss, prog.best_step, prog.evals_since_best = val, prog.step, 0
+            prog.best_score = score
             if ranks.main:
                 from genlab.models.weights import save_weights
 

@@ -44,6 +44,8 @@ class Progress:
     best_step: int = -1
     last_val_loss: float = math.nan
     evals_since_best: int = 0
+    #: what picks the best checkpoint when a task names a metric (``best_by``): minus that metric
+    best_score: float = math.inf
     #: running sums for the next metrics line (so a resumed run logs the same averages)
     window: dict[str, float] = field(default_factory=dict)
     #: what a task keeps between steps (an RL task's KL coefficient and sample cache), if it keeps anything

@@ -26,13 +26,31 @@ SHAPE_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "dropout", "tie_weig
 
 
 def make_task(args: argparse.Namespace, path: Path) -> TrainTask:
+    init_from, augment = getattr(args, "init_from", None), getattr(args, "augment", None)
     if args.model in SEQ2SEQ:
+        if init_from or augment:
+            raise GenlabError("--init-from and --augment are for language models (rnn, lstm, gru, gpt, bert)")
         from genlab.training.seq2seq_task import Seq2SeqTask
 
         return Seq2SeqTask(path, args)
+    source = None
+    if init_from:
+        from genlab.training.init_from import InitFrom
+
+        source = InitFrom(init_from, families=(args.model,))
+    augmenter = None
+    if augment:
+        from genlab.augment.text import from_flags
+
+        augmenter = from_flags(augment, getattr(args, "synonyms", None), getattr(args, "augment_copies", None),
+                               args.seed if args.seed is not None else 1337)
+    if args.model == "bert":
+        from genlab.training.mlm_task import MaskedLMTask
+
+        return MaskedLMTask(path, augment=augmenter, init_from=source)
     from genlab.training.lm_task import LanguageModelTask
 
-    return LanguageModelTask(path, args.model)
+    return LanguageModelTask(path, args.model, augment=augmenter, init_from=source)
 
 
 def train_cli(args: argparse.Namespace) -> int:
@@ -59,6 +77,15 @@ def train_cli(args: argparse.Namespace) -> int:
                               "or pass --overwrite to start over (its weights will be replaced)")
         preset, defaults = _preset_defaults(task, args)
         model_config = task.model_config(args)
+        source = getattr(task, "init_from", None)
+        if source is not None:  # the architecture is the source run's; only the vocabulary may grow
+            for flag in SHAPE_FLAGS:
+                value = getattr(args, flag, None)
+                if value is not None and flag != "dropout" and source.config["model"].get(flag) != value:
+                    raise GenlabError(f"--{flag.replace('_', '-')} {value} differs from --init-from {source.path} "
+                                      f"({source.config['model'].get(flag)}); drop it to start from that run")
+            overrides = {"dropout": args.dropout} if getattr(args, "dropout", None) is not None else {}
+            model_config = source.model_config(model_config["vocab_size"], overrides)
         cfg = resolve(args, defaults)
     result = fit(task, cfg, path, model_config, resume=args.resume, progress=not args.quiet, preset=preset)
     if from_environment().main:  # under torchrun, one report (rank 0's)
@@ -91,6 +118,7 @@ def report(result: FitResult, family: str) -> None:
         print(f"val loss {r.last_val_loss:.4f} · val perplexity {r.val_perplexity:.3f} "
               f"(best {r.best_val_loss:.4f} / perplexity {best_ppl:.3f} at step {r.best_step})")
     use = (f"genlab translate {r.run_dir} --beam 5" if family in ("rnn-attn", "transformer")
+           else f"genlab fill {r.run_dir} \"… <mask> …\"" if family == "bert"
            else f"genlab generate {r.run_dir} --prompt …")
     print(f"weights: {r.run_dir / BEST_WEIGHTS} (best), {r.run_dir / LATEST_WEIGHTS} (latest); "
           f"next: genlab eval {r.run_dir} · {use}")

@@ -1,0 +1,99 @@
+"""A classifier run's model: its backbone (any genlab sequence model) and head, built and loaded.
+
+``config.json["model"]`` of a classifier run: ``{"family": "classifier", "backbone": {…the backbone's
+own config, family included…}, "labels": [...], "pooling": ..., "max_length": ...}``. The weights
+file holds the backbone's tensors under ``backbone.`` and the head's under ``head.``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from genlab.checkpoint import read_json, run_dir
+from genlab.classify.head import SequenceClassifier
+from genlab.errors import GenlabError
+from genlab.tokenizers import Tokenizer
+
+#: backbone family → "module:build" (a randomly initialised model from its config)
+BACKBONES = {"bert": "genlab.models.bert:build", "gpt": "genlab.models.gpt:build", "rnn": "genlab.models.rnn:build",
+             "lstm": "genlab.models.rnn:build", "gru": "genlab.models.rnn:build"}
+
+
+def backbone_builder(family: str):
+    if family not in BACKBONES:
+        raise GenlabError(f"a {family} model cannot be the backbone of a classifier; use one of "
+                          f"{', '.join(BACKBONES)}")
+    module, func = BACKBONES[family].split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def build_classifier(config: dict[str, Any], backbone: torch.nn.Module | None = None) -> SequenceClassifier:
+    """A classifier of ``config`` (``backbone``: an already built one, e.g. with pretrained weights)."""
+    spec = config["backbone"]
+    if backbone is None:
+        backbone = backbone_builder(spec["family"])(spec)
+    return SequenceClassifier(backbone, int(spec["n_embd"]), len(config["labels"]), config["pooling"],
+                              float(config.get("head_dropout", 0.1)))
+
+
+def encode_texts(tokenizer: Tokenizer, texts: list[str], max_length: int) -> list[np.ndarray]:
+    """``<bos>`` + tokens + ``<eos>``, cut to ``max_length`` (the text's beginning is kept)."""
+    out = []
+    for ids in tokenizer.encode_batch(texts):
+        ids = np.asarray(ids, dtype=np.int64)[:max_length - 2]
+        out.append(np.concatenate([[tokenizer.bos_id], ids, [tokenizer.eos_id]]).astype(np.int64))
+    return out
+
+
+def pad(rows: list[np.ndarray], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ``tokens[B, T]`` and ``key_mask[B, T]`` (True at real tokens)."""
+    width = max(len(r) for r in rows)
+    tokens = np.full((len(rows), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=bool)
+    for i, r in enumerate(rows):
+        tokens[i, :len(r)] = r
+        mask[i, :len(r)] = True
+    return torch.from_numpy(tokens), torch.from_numpy(mask)
+
+
+def probabilities(model: SequenceClassifier, rows: list[np.ndarray], batch_size: int = 64,
+                  device: str = "cpu") -> np.ndarray:
+    """Class probabilities ``[N, K]``, batches of similar length so little is padding."""
+    order = np.argsort([len(r) for r in rows], kind="stable")
+    out = np.zeros((len(rows), model.head.out_features), dtype=np.float64)
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(rows), batch_size):
+            take = order[start:start + batch_size]
+            tokens, mask = pad([rows[i] for i in take])
+            logits = model(tokens.to(device), mask.to(device))
+            out[take] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+    model.train(was_training)
+    return out
+
+
+def load_classifier(run: str | Path, which: str = "best", device: str = "cpu"
+                    ) -> tuple[SequenceClassifier, Tokenizer, dict[str, Any]]:
+    """A trained classifier run → (model, tokenizer, config); the tokenizer is checked by fingerprint."""
+    from genlab.models.weights import load_weights, weights_path
+    from genlab.tokenizers import load as load_tokenizer
+
+    path = run_dir(run)
+    if not (path / "config.json").is_file():
+        raise GenlabError(f"{path} has no trained classifier (config.json missing): run `genlab classify train` first")
+    config = read_json(path / "config.json")
+    if (config.get("model") or {}).get("family") != "classifier":
+        raise GenlabError(f"{path} holds a {(config.get('model') or {}).get('family')} model, not a classifier; train "
+                          f"one with `genlab classify train RUN --init-from {path} --data LABELS`")
+    tokenizer = load_tokenizer(path / "tokenizer.json")
+    if config.get("tokenizer_fingerprint") not in (None, tokenizer.fingerprint()):
+        raise GenlabError(f"{path}/tokenizer.json is not the tokenizer this classifier was trained with")
+    model = build_classifier(config["model"])
+    load_weights(model, weights_path(path, which))
+    return model.to(device).eval(), tokenizer, config

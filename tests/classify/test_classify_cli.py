@@ -1,0 +1,161 @@
+"""``genlab classify``, ``genlab train --model bert``, ``genlab fill`` and ``--init-from`` through the CLI."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from genlab.classify.model import load_classifier
+from genlab.cli import main as genlab_main
+from genlab.models import load_model
+
+CORPUS = ["가나다 라마 바사", "아자차 카타 파하", "abc def ghi", "가나 다라 마바 사아"]
+
+
+def cli(*argv: str) -> None:
+    assert genlab_main(list(argv)) == 0, f"genlab {' '.join(argv)} failed"
+
+
+def genlab(*args: str) -> subprocess.CompletedProcess:
+    """The CLI in this process (a subprocess per call would re-import torch): exit code and stderr."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = genlab_main(list(args))
+        except SystemExit as exc:  # argparse's own errors
+            code = exc.code
+    return subprocess.CompletedProcess(args, code, "", err.getvalue())
+
+
+def assert_user_error(proc: subprocess.CompletedProcess, pattern: str) -> None:
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("genlab: error: "), proc.stderr
+    assert re.search(pattern, lines[0]), lines[0]
+
+
+def test_one_subprocess_error_is_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "GENLAB_VERBOSE"}
+    proc = subprocess.run([sys.executable, "-m", "genlab", "classify", "eval", str(tmp_path / "nope"), "--data",
+                           str(tmp_path / "x.tsv")], capture_output=True, text=True, timeout=300, env=env)
+    assert_user_error(proc, "not found|no trained")
+
+
+@pytest.fixture(scope="module")
+def bert_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("bert")
+    (root / "corpus.txt").write_text("\n".join(CORPUS * 20) + "\n", encoding="utf-8")
+    run = root / "bert"
+    cli("prepare", "--corpus", str(root / "corpus.txt"), "--unit", "line", "--out", str(run), "--quiet")
+    cli("train", str(run), "--model", "bert", "--n-layer", "1", "--n-head", "2", "--n-embd", "32", "--block-size",
+        "32", "--max-steps", "6", "--eval-interval", "3", "--eval-batches", "2", "--batch-size", "8", "--seed", "1",
+        "--quiet", "--threads", "1")
+    return run
+
+
+@pytest.fixture(scope="module")
+def labels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic task: the label says which syllable the text repeats."""
+    path = tmp_path_factory.mktemp("labels") / "labels.tsv"
+    lines = [f"{'pos' if i % 2 else 'neg'}\t{('가' if i % 2 else '나') * (2 + i % 5)} 다 {i % 3}" for i in range(80)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_bert_eval_and_fill(bert_run: Path, capsys) -> None:
+    capsys.readouterr()
+    cli("eval", str(bert_run), "--split", "val", "--quiet")
+    out = capsys.readouterr().out
+    assert re.search(r"val: masked-token accuracy 0\.\d+", out) and "MLM perplexity" in out
+    cli("fill", str(bert_run), "가나<mask> 라마", "--top-k", "3")
+    lines = capsys.readouterr().out.strip().splitlines()
+    probs = [float(line.split()[-1]) for line in lines]
+    assert len(lines) == 3 and probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
+    _, tokenizer, _ = load_model(bert_run)
+    assert tokenizer.special_id("<mask>") == tokenizer.vocab_size - 1  # added after every other id
+    assert_user_error(genlab("fill", str(bert_run), "no mask here"), "no <mask>")
+    assert_user_error(genlab("generate", str(bert_run), "--prompt", "가"), "BERT encoder")
+
+
+def test_classify_end_to_end_reaches_100_percent(tmp_path: Path, labels: Path, capsys) -> None:
+    run = tmp_path / "cls"
+    cli("classify", "train", str(run), "--init-from", "none", "--data", str(labels), "--max-steps", "60",
+        "--eval-interval", "20", "--seed", "3", "--quiet", "--threads", "1", "--lr", "2e-3")
+    capsys.readouterr()
+    cli("classify", "eval", str(run), "--data", str(labels))
+    out = capsys.readouterr().out
+    assert "accuracy 1.000" in out and "macro-F1 1.000" in out
+    assert (run / "confusion.png").stat().st_size > 1000
+    (tmp_path / "in.txt").write_text("가가가 다 1\n나나 다 2\n", encoding="utf-8")
+    cli("classify", "predict", str(run), str(tmp_path / "in.txt"))
+    rows = [line.split("\t") for line in capsys.readouterr().out.strip().splitlines()]
+    assert [r[0] for r in rows] == ["pos", "neg"] and all(float(r[1]) > 0.5 for r in rows)
+
+
+def test_init_from_loads_every_encoder_weight(tmp_path: Path, bert_run: Path, labels: Path) -> None:
+    run = tmp_path / "ft"
+    cli("classify", "train", str(run), "--init-from", str(bert_run), "--data", str(labels), "--max-steps", "1",
+        "--eval-interval", "1", "--lr", "0", "--quiet", "--threads", "1")
+    model, _, config = load_classifier(run, which="latest")
+    base, _, _ = load_model(bert_run)
+    assert config["init_from"]["run"] == str(bert_run)
+    base_state = base.state_dict()
+    for name, tensor in model.backbone.state_dict().items():
+        assert torch.equal(tensor, base_state[name]), name  # lr 0: still exactly the pretrained weights
+    assert set(model.backbone.state_dict()) == set(base_state)
+
+
+def test_train_init_from_continues_pretraining(tmp_path: Path, bert_run: Path) -> None:
+    corpus = tmp_path / "new.txt"
+    corpus.write_text("\n".join(["새로운 도메인 글", "가나다 새 글"] * 120) + "\n", encoding="utf-8")
+    grown = tmp_path / "grown"
+    cli("prepare", "--corpus", str(corpus), "--unit", "line", "--out", str(grown), "--tokenizer-from", str(bert_run),
+        "--quiet")
+    cli("train", str(grown), "--model", "bert", "--init-from", str(bert_run), "--max-steps", "1", "--lr", "0",
+        "--eval-interval", "1", "--eval-batches", "1", "--batch-size", "4", "--quiet", "--threads", "1")
+    model, tok, config = load_model(grown, which="latest")
+    base, base_tok, _ = load_model(bert_run)
+    assert tok.vocab_size > base_tok.vocab_size and config["init_from"]["run"] == str(bert_run)
+    new_rows = {t: i for i, t in enumerate(tok.token_strings())}
+    for i, token in enumerate(base_tok.token_strings()):  # every old token keeps its embedding row
+        assert torch.equal(model.transformer.wte.weight[new_rows[token]], base.transformer.wte.weight[i])
+    assert torch.equal(model.transformer.h[0].attn.c_attn.weight, base.transformer.h[0].attn.c_attn.weight)
+    # a run prepared with its own, unrelated tokenizer is refused with a clear error
+    other = tmp_path / "other"
+    corpus.write_text("\n".join(["xyz qrs"] * 120) + "\n", encoding="utf-8")
+    cli("prepare", "--corpus", str(corpus), "--unit", "line", "--out", str(other), "--quiet")
+    assert_user_error(genlab("train", str(other), "--model", "bert", "--init-from", str(bert_run), "--max-steps",
+                             "1"), r"tokenizer is not that run's.*--tokenizer-from")
+    assert_user_error(genlab("train", str(other), "--model", "gpt", "--init-from", str(bert_run), "--max-steps",
+                             "1"), r"holds a bert model")
+
+
+def test_bad_input_is_one_line_exit_2(tmp_path: Path, bert_run: Path, labels: Path) -> None:
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("", encoding="utf-8")
+    binary = tmp_path / "bad.tsv"
+    binary.write_bytes(b"pos\tgood\nneg\t\xff\xfe\n")
+    out = str(tmp_path / "x")
+    assert_user_error(genlab("classify", "train", out, "--init-from", "none", "--data", str(empty)), "is empty")
+    assert_user_error(genlab("classify", "train", out, "--init-from", "none", "--data", str(binary)),
+                      r"bad.tsv:2: invalid UTF-8")
+    assert_user_error(genlab("classify", "train", out, "--init-from", str(tmp_path / "nope"), "--data", str(labels)),
+                      "not found|no trained model")
+    assert_user_error(genlab("classify", "train", out, "--init-from", "none", "--data", str(labels), "--augment",
+                             "eda:7"), r"strength")
+    assert_user_error(genlab("classify", "train", out, "--init-from", "none", "--data", str(labels),
+                             "--time-budget", "soon"), r"duration")
+    assert_user_error(genlab("classify", "eval", str(tmp_path / "nope"), "--data", str(labels)), "not found|no trained")
+    assert_user_error(genlab("classify", "eval", str(bert_run), "--data", str(labels)), "not a classifier")
+    assert_user_error(genlab("fill", str(tmp_path / "nope"), "<mask>"), "not found|no trained")
+    assert_user_error(genlab("fill", str(bert_run), "x", "--top-k", "-1"), "positive integer")
+    assert_user_error(genlab("train", str(bert_run), "--model", "bert", "--augment", "nonsense"),
+                      "unknown augmentation")
