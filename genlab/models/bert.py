@@ -36,6 +36,7 @@ class BertConfig:
     dropout: float = 0.1
     bias: bool = True
     tie_weights: bool = True
+    activation: str = "gelu"  # the MLP's GELU, exact (GPT's blocks take it too)
 
     def validate(self) -> None:
         GPTConfig(**{f.name: getattr(self, f.name) for f in fields(GPTConfig)}).validate()
