@@ -106,6 +106,7 @@ def main() -> None:
     ap.add_argument("--threads", default="1")
     ap.add_argument("--work", default="runs/bench-rlhf")
     ap.add_argument("--seed", default="1")
+    ap.add_argument("--reuse", action="store_true", help="keep the base and reward model of an earlier run in --work")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -124,9 +125,12 @@ def main() -> None:
     print(f"judge (TF-IDF + LR on {40_000:,} disjoint reviews): held-out accuracy {judge_acc:.3f}")
 
     base = work / "base"
-    print("1. pretrain")
-    genlab("prepare", "--corpus", str(work / "reviews.txt"), "--unit", "line", "--out", str(base), "--quiet")
-    genlab("train", str(base), "--model", "gpt", "--preset", "gpt-tiny", "--time-budget", str(args.pretrain), *common)
+    reuse = args.reuse and (base / "model-best.safetensors").is_file()
+    print("1. pretrain" + (" (reusing the base of an earlier run: --reuse)" if reuse else ""))
+    if not reuse:
+        genlab("prepare", "--corpus", str(work / "reviews.txt"), "--unit", "line", "--out", str(base), "--quiet")
+        genlab("train", str(base), "--model", "gpt", "--preset", "gpt-tiny", "--time-budget", str(args.pretrain),
+               *common)
     print("2. reward model")
     rng = np.random.default_rng(int(args.seed))
     pos, neg = [t for t, y in a if y == 1], [t for t, y in a if y == 0]
@@ -134,9 +138,14 @@ def main() -> None:
         for _ in range(args.pairs):
             fh.write(json.dumps({"chosen": pos[rng.integers(len(pos))], "rejected": neg[rng.integers(len(neg))]},
                                 ensure_ascii=False) + "\n")
-    out = genlab("reward", str(base), "--data", str(work / "prefs.jsonl"), "--out", str(work / "rm"),
-                 "--time-budget", str(args.reward), *common)
-    rm_accuracy = float(re.search(r"pairwise accuracy ([\d.]+)%", out).group(1)) / 100
+    if reuse and (work / "rm" / "model-best.safetensors").is_file():
+        evals = [json.loads(line) for line in (work / "rm" / "metrics.jsonl").read_text().splitlines()
+                 if '"eval"' in line]
+        rm_accuracy = max(e["pairwise_accuracy"] for e in evals)  # the best checkpoint's held-out accuracy
+    else:
+        out = genlab("reward", str(base), "--data", str(work / "prefs.jsonl"), "--out", str(work / "rm"),
+                     "--time-budget", str(args.reward), *common)
+        rm_accuracy = float(re.search(r"pairwise accuracy ([\d.]+)%", out).group(1)) / 100
     print(f"  reward model pairwise accuracy {rm_accuracy:.3f}")
     (work / "prompts.txt").write_text("\n" * 64, encoding="utf-8")  # empty prompts: a review from its start
     rl = ["--reward", str(work / "rm"), "--prompts", str(work / "prompts.txt"), "--max-new-tokens",
