@@ -13,7 +13,13 @@ from __future__ import annotations
 import argparse
 
 from genlab.cli.args import positive_int
-from genlab.cli.generator_cmd import add_eval_flags, add_sample_flags, add_train_flags, train_generator
+from genlab.cli.generator_cmd import (
+    add_eval_flags,
+    add_sample_flags,
+    add_train_flags,
+    evaluate_generator,
+    train_generator,
+)
 from genlab.cli.image_cmd import no_verb, set_threads
 
 MODELS = ("wavegan",)
@@ -90,20 +96,8 @@ def sample(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    import json
-
     from genlab.audio.classifier import load_or_train
     from genlab.audio.metrics import evaluate_model
     from genlab.audio.run import AUDIO
-    from genlab.devices import resolve_device
-    from genlab.image.run import load_run
 
-    set_threads(args.threads)
-    model, data, _ = load_run(args.run, args.which, resolve_device(args.device), kind=AUDIO)
-    judge = load_or_train(args.run, data, quiet=False)
-    report = evaluate_model(model, judge, data, num=args.num or data.count("test"), seed=args.seed)
-    for line in report.lines():
-        print(line)
-    if args.json:
-        print(json.dumps(report.as_dict()))
-    return 0
+    return evaluate_generator(args, AUDIO, lambda run, data: load_or_train(run, data, quiet=False), evaluate_model)

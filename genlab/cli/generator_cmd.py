@@ -107,3 +107,23 @@ def train_generator(args: argparse.Namespace, kind: Any, verb: str, models: tupl
           f"{result.elapsed:.1f} s (stopped: {result.stop_reason}){best}")
     print(f"run: {run}  (weights, {pictures}; `{next_step.format(run=run)}`)")
     return 0
+
+
+def evaluate_generator(args: argparse.Namespace, kind: Any, judge_for: Callable[[str, Any], Any],
+                       evaluate_model: Callable[..., Any]) -> int:
+    """``genlab VERB eval``: the run's samples and real held-out clips, scored by the kind's judge."""
+    import json
+
+    from genlab.cli.image_cmd import set_threads
+    from genlab.devices import resolve_device
+    from genlab.image.run import load_run
+
+    set_threads(args.threads)
+    model, data, _ = load_run(args.run, args.which, resolve_device(args.device), kind=kind)
+    judge = judge_for(args.run, data)
+    report = evaluate_model(model, judge, data, num=args.num or data.count("test"), seed=args.seed)
+    for line in report.lines():
+        print(line)
+    if args.json:
+        print(json.dumps(report.as_dict()))
+    return 0

@@ -13,7 +13,13 @@ from __future__ import annotations
 import argparse
 
 from genlab.cli.args import positive_int
-from genlab.cli.generator_cmd import add_eval_flags, add_sample_flags, add_train_flags, train_generator
+from genlab.cli.generator_cmd import (
+    add_eval_flags,
+    add_sample_flags,
+    add_train_flags,
+    evaluate_generator,
+    train_generator,
+)
 from genlab.cli.image_cmd import no_verb, set_threads
 
 MODELS = ("vgan",)
@@ -93,20 +99,8 @@ def sample(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    import json
-
-    from genlab.devices import resolve_device
-    from genlab.image.run import load_run
     from genlab.video.classifier import load_or_train
     from genlab.video.metrics import evaluate_model
     from genlab.video.run import VIDEO
 
-    set_threads(args.threads)
-    model, data, _ = load_run(args.run, args.which, resolve_device(args.device), kind=VIDEO)
-    judge = load_or_train(args.run, data)
-    report = evaluate_model(model, judge, data, num=args.num or data.count("test"), seed=args.seed)
-    for line in report.lines():
-        print(line)
-    if args.json:
-        print(json.dumps(report.as_dict()))
-    return 0
+    return evaluate_generator(args, VIDEO, load_or_train, evaluate_model)
