@@ -54,6 +54,9 @@ def read_prompts(path: str | Path) -> list[tuple[Message, ...]]:
     path = Path(path)
     if not path.is_file():
         raise GenlabError(f"prompts file {path} not found; pass a text file with one prompt per line")
+    if path.stat().st_size == 0:
+        raise GenlabError(f"prompts file {path} is empty; write one prompt per line (an empty line asks for a "
+                          "document from its start)")
     prompts: list[tuple[Message, ...]] = []
     for number, text in numbered_lines(path):
         stripped = text.strip()

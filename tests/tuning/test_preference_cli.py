@@ -124,6 +124,10 @@ def test_bad_input_is_one_line_and_exit_2(chat_base_run: Path, reward_run: Path,
         (("rlhf", base, "--reward", str(reward_run), "--prompts", str(prompts), "--out", out, "--samples", "1"),
          "--samples must be ≥ 2"),
         (("score", base), "is not a reward model"),
+        (("rlhf", base, "--reward", str(reward_run), "--prompts", str(tmp_path / "empty.jsonl"), "--out", out),
+         "is empty; write one prompt per line"),
+        (("prefs", base, "--reward", str(reward_run), "--prompts", str(tmp_path / "empty.jsonl"), "--out",
+          str(tmp_path / "p.jsonl")), "is empty"),
     ]
     for args, pattern in cases:
         proc = genlab(*args, stdin="x\n")
