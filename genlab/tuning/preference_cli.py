@@ -227,7 +227,8 @@ def rlhf_cli(args: argparse.Namespace) -> int:
                  progress=not args.quiet)
     print(f"trained with {args.algo.upper()}: {result.steps:,} steps in {result.elapsed:.1f} s ({result.stopped})")
     if math.isfinite(result.last_val_loss):
-        print(f"held-out objective (reward − β·KL) {-result.last_val_loss:.4f} (best {-result.best_val_loss:.4f} at "
+        print(f"held-out objective (reward − β₀·KL, β₀ the starting β) {-result.last_val_loss:.4f} "
+              f"(best {-result.best_val_loss:.4f} at "
               f"step {result.best_step}); reward, KL, entropy, length and distinct-2 are in {out / 'metrics.jsonl'}")
     return 0
 

@@ -224,11 +224,14 @@ class RLTask:
         kl = kl_per_sequence(old_lp, ref_lp, target_mask)
         total = scores - self.kl.beta * kl
         adv = rloo_advantages(total, s.samples) if s.algo == "rloo" else group_advantages(total, s.samples)
+        # what evaluation reports (and picks the best checkpoint by): the objective at the *starting* β, so
+        # evaluations stay comparable while the controller moves β
+        judged = scores - s.beta * kl
         lengths = target_mask.sum(-1)
         stats = {"reward": float(scores.mean()), "kl": float(kl.mean()), "objective": float(total.mean()),
                  "entropy": float((entropy * target_mask).sum() / target_mask.sum().clamp(min=1)),
                  "length": float(lengths.float().mean()), "distinct_2": distinct_2(answers), "beta": self.kl.beta}
-        return {"ids": ids, "mask": mask, "old_lp": old_lp, "adv": adv, "objective": total, "stats": stats}
+        return {"ids": ids, "mask": mask, "old_lp": old_lp, "adv": adv, "objective": judged, "stats": stats}
 
     def batch(self, split: str, batch_size: int, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
         """``batch_size`` prompts × ``--samples`` answers each, sampled now from the current policy."""
@@ -260,7 +263,7 @@ class RLTask:
     # --- the loss -------------------------------------------------------------------------------------
     def loss(self, model: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         ids, mask, old_lp, adv, objective, train = batch
-        if not bool(train.all()):  # evaluation: the mean objective on held-out prompts, as a loss (lower is better)
+        if not bool(train.all()):  # evaluation: the mean objective (at the starting β) on held-out prompts, as a loss
             return -objective.float().mean()
         lp = token_logprobs(model, ids)
         target_mask = mask[:, 1:]
