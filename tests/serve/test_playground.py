@@ -144,7 +144,8 @@ def test_feedback_controls_in_chat_mode_write_the_runs_feedback_file(browser, ch
         assets = page.locator(".bubble.assistant").count()
         page.click("#pick-b-button")
         page.wait_for_selector("#pick[hidden]", state="attached")
-        page.wait_for_function(f"document.querySelectorAll('.bubble.assistant').length === {assets + 1}")
+        # a selector wait, not wait_for_function: the page's Content-Security-Policy forbids evaluating strings
+        page.locator(".bubble.assistant").nth(assets).wait_for()
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "playground-feedback.png"), full_page=True)
         page.close()
