@@ -5,7 +5,8 @@ One JSON object per line, either ``{"messages": [{"role": "system"|"user"|"assis
 ``{"prompt": "…", "completion": "…"}``. Tool calls are OpenAI's: an assistant message may carry
 ``"tool_calls": [{"id", "type": "function", "function": {"name", "arguments"}}]`` (its content then empty or
 absent), a ``{"role": "tool", "tool_call_id", "content"}`` message answers one of the calls before it, and a
-top-level ``"tools"`` list declares the functions (rendered into the prompt, and calls must name one). An optional ``"skill"`` string labels the example for per-skill
+top-level ``"tools"`` list declares the functions (rendered into the prompt, and calls must name one).
+An optional ``"skill"`` string labels the example for per-skill
 scores; other keys are metadata and are ignored. Every problem is reported with its file and line, and
 ``skip_bad_lines`` reports and skips such lines instead.
 """
@@ -19,7 +20,7 @@ from typing import Any
 from genlab.errors import GenlabError
 from genlab.tuning.jsonl import read_records
 from genlab.tuning.template import Message, parse_tool_calls
-from genlab.tuning.tools import ToolSpec, describe_tools, parse_tools
+from genlab.tuning.tools import ToolSpec, describe_tools, parse_tools, reply_text
 
 ROLES = ("system", "user", "assistant", "tool")
 BUILTIN_PREFIX = "builtin:"
@@ -42,10 +43,13 @@ class Conversation:
         return out + ([describe_tools(self.tools)] if self.tools else [])
 
     def prompt_and_answer(self) -> tuple[list[Message], str]:
-        """Everything before the last assistant message, and that message's text (what eval compares)."""
+        """Everything before the last assistant message, and that message's text (what eval compares;
+        a message with tool calls compares as its text and its calls, :func:`~genlab.tuning.tools.reply_text`)."""
         for i in range(len(self.messages) - 1, -1, -1):
-            if self.messages[i].role == "assistant":
-                return self.messages[:i], self.messages[i].content
+            m = self.messages[i]
+            if m.role == "assistant":
+                return self.messages[:i], reply_text(m.content, [c.body() for c in m.tool_calls]) \
+                    if m.tool_calls else m.content
         raise GenlabError(f"{self.source}: no assistant message to compare with")
 
 

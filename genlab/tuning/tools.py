@@ -15,6 +15,7 @@ call, the parsed call and the call a server returns are the same string.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Sequence
@@ -156,3 +157,17 @@ def signature(tool: ToolSpec) -> str:
 def describe_tools(tools: Sequence[ToolSpec]) -> str:
     """The text of the tools turn: a header, then one signature per line."""
     return "\n".join([TOOLS_HEADER, *(signature(t) for t in tools)])
+
+
+def reply_text(content: str, call_bodies: Sequence[str]) -> str:
+    """An assistant reply as one comparable string: its text, then each call's body on its own line.
+
+    Bodies that parse as a call are written canonically, so the same call in other spacing compares equal;
+    what does not parse is kept as it is (and so never equals a real call).
+    """
+    lines = [content.strip()]
+    for body in call_bodies:
+        with contextlib.suppress(GenlabError):
+            body = parse_call_body(body).body()
+        lines.append(f"[tool call] {body}")
+    return "\n".join(lines).strip()
