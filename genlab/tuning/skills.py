@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from genlab.errors import GenlabError
 from genlab.tuning.chat_data import Conversation
 from genlab.tuning.template import Message
-from genlab.tuning.tools import ToolCall, ToolSpec, compact_json
+from genlab.tuning.tools import ToolCall, ToolSpec, canonical_json
 
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December")
@@ -261,7 +261,7 @@ def tool_exchange(skill: Skill, phrasing: str, rng: random.Random, answered: boo
     """A tool skill's question, the assistant's call, and (``answered``) the tool's result and the answer."""
     assert skill.make is not None and skill.tool is not None
     values, answer = skill.make(rng)
-    call = ToolCall(skill.tool.name, compact_json({"expression": values["expression"]}), "call_1")
+    call = ToolCall(skill.tool.name, canonical_json({"expression": values["expression"]}), "call_1")
     messages = [Message("user", phrasing.format(**values)), Message("assistant", "", tool_calls=(call,))]
     if answered:
         messages += [Message("tool", answer, tool_call_id=call.id), Message("assistant", answer)]

@@ -5,13 +5,13 @@ Each message is its role's reserved token, the content's tokens, then the end-of
     <|system|>You answer briefly.<|end|><|user|>2026을 한국어로 읽어 줘<|end|><|assistant|>이천이십육<|end|>
 
 Tools (function calling) add two reserved tokens. An assistant turn that calls tools has, after its
-(usually empty) content, each call as ``<|tool_call|>`` and the call as compact JSON; a tool's result is
+(usually empty) content, each call as ``<|tool_call|>`` and the call as JSON; a tool's result is
 its own turn; the tools a conversation offers come first, as a system turn of one signature per line
 (:mod:`genlab.tuning.tools`)::
 
     <|system|>Tools:
     calculator(expression: string): Evaluate arithmetic.<|end|><|user|>What is 12*7?<|end|>
-    <|assistant|><|tool_call|>{"name":"calculator","arguments":{"expression":"12*7"}}<|end|>
+    <|assistant|><|tool_call|>{"name": "calculator", "arguments": {"expression": "12*7"}}<|end|>
     <|tool|>84<|end|><|assistant|>84<|end|>
 
 Call ids (``call_…``) are not rendered: results follow their calls in order, and the model never needs

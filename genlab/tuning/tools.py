@@ -9,8 +9,11 @@ compact form — one line per tool, a signature a small model can read at the co
 rather than the full JSON Schema (which would cost a char-level model hundreds of tokens per turn).
 
 A call is the function's name and its arguments, a JSON object. OpenAI carries the arguments as JSON
-*text*; here they are kept as compact canonical JSON text (``{"expression":"12*7"}``), so the rendered
-call, the parsed call and the call a server returns are the same string.
+*text*; here they are kept as canonical JSON text in the one layout constrained decoding writes
+(``{"expression": "12*7"}``: ``", "`` between items, ``": "`` after keys, as Python's ``json.dumps``;
+see :mod:`genlab.structured.grammar`), so the call a model learns in fine-tuning is written exactly as
+the server lets it write one, and the rendered call, the parsed call and the call a server returns
+are the same string.
 """
 
 from __future__ import annotations
@@ -54,22 +57,23 @@ class ToolSpec:
 @dataclass(frozen=True)
 class ToolCall:
     name: str
-    #: the arguments as compact canonical JSON text of an object (see :func:`canonical_arguments`)
+    #: the arguments as canonical JSON text of an object (see :func:`canonical_arguments`)
     arguments: str
     #: the call's id (``call_…``), which the tool message answering it names; never shown to the model
     id: str = ""
 
     def body(self) -> str:
-        """What follows the tool-call marker in the template: ``{"name":…,"arguments":{…}}``."""
-        return '{"name":' + json.dumps(self.name, ensure_ascii=False) + ',"arguments":' + self.arguments + "}"
+        """What follows the tool-call marker in the template: ``{"name": …, "arguments": {…}}``."""
+        return '{"name": ' + json.dumps(self.name, ensure_ascii=False) + ', "arguments": ' + self.arguments + "}"
 
 
-def compact_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+def canonical_json(value: Any) -> str:
+    """``value`` as JSON text in the fixed layout (``{"a": 1, "b": [2, 3]}``), characters unescaped."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 def canonical_arguments(arguments: Any, where: str = "arguments") -> str:
-    """A call's arguments (JSON text, or an already decoded object) as compact JSON text of an object."""
+    """A call's arguments (JSON text, or an already decoded object) as canonical JSON text of an object."""
     if isinstance(arguments, str):
         try:
             arguments = json.loads(arguments)
@@ -78,7 +82,7 @@ def canonical_arguments(arguments: Any, where: str = "arguments") -> str:
                 from None
     if not isinstance(arguments, dict):
         raise GenlabError(f"{where} must be a JSON object, got {type(arguments).__name__}")
-    return compact_json(arguments)
+    return canonical_json(arguments)
 
 
 def parse_call_body(text: str) -> ToolCall:
@@ -90,7 +94,7 @@ def parse_call_body(text: str) -> ToolCall:
     if not isinstance(data, dict) or not isinstance(data.get("name"), str) or not isinstance(data.get("arguments"),
                                                                                                dict):
         raise GenlabError('a tool call must be {"name": "…", "arguments": {…}}')
-    return ToolCall(data["name"], compact_json(data["arguments"]))
+    return ToolCall(data["name"], canonical_json(data["arguments"]))
 
 
 def parse_tools(raw: Any, where: str = "tools") -> tuple[ToolSpec, ...]:
@@ -125,9 +129,9 @@ def type_text(schema: Any) -> str:
     if not isinstance(schema, dict):
         return "any"
     if "enum" in schema and isinstance(schema["enum"], list):
-        return "|".join(compact_json(v) for v in schema["enum"])
+        return "|".join(canonical_json(v) for v in schema["enum"])
     if "const" in schema:
-        return compact_json(schema["const"])
+        return canonical_json(schema["const"])
     for combinator in ("anyOf", "oneOf"):
         if isinstance(schema.get(combinator), list):
             return "|".join(type_text(s) for s in schema[combinator])

@@ -35,7 +35,7 @@ class Scripted:
 
 
 def test_a_tool_call_answer_scores_by_name_and_arguments():
-    body = '{"name": "calculator", "arguments": {"expression": "12*7"}}'  # other spacing than the data's
+    body = '{"name":"calculator",  "arguments":{"expression":"12*7"}}'  # other spacing than the data's
     tok = train("char", [body + "12*7? " + describe_tools([CALCULATOR])]).extended((), TEMPLATE_TOKENS)
     template = ChatTemplate(tok)
     question = [Message("user", "12*7?")]
@@ -45,6 +45,6 @@ def test_a_tool_call_answer_scores_by_name_and_arguments():
         return Conversation([*question, call], "calculator", "t", tools=(CALCULATOR,))
 
     model = Scripted(tok.vocab_size, [template.tool_call_id, *tok.encode(body), template.end_id])
-    report = exact_match(model, tok, [conv('{"expression":"12*7"}'), conv('{"expression":"7*12"}')])
+    report = exact_match(model, tok, [conv('{"expression": "12*7"}'), conv('{"expression": "7*12"}')])
     assert (report.correct, report.total) == (1, 2)
-    assert report.misses[0].answer == '[tool call] {"name":"calculator","arguments":{"expression":"12*7"}}'
+    assert report.misses[0].answer == '[tool call] {"name": "calculator", "arguments": {"expression": "12*7"}}'

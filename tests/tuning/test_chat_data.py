@@ -82,10 +82,10 @@ TOOL_LINE = {
 def test_openai_tool_call_lines_are_read():
     conv = parse_record(TOOL_LINE, "d.jsonl:1")
     assert [t.name for t in conv.tools] == ["calculator"]
-    assert conv.messages[1] == Message("assistant", "", tool_calls=(ToolCall("calculator", '{"expression":"12*7"}',
+    assert conv.messages[1] == Message("assistant", "", tool_calls=(ToolCall("calculator", '{"expression": "12*7"}',
                                                                              "call_1"),))
     assert conv.messages[2] == Message("tool", "84", tool_call_id="call_1")
-    assert '{"name":"calculator","arguments":{"expression":"12*7"}}' in conv.texts()
+    assert '{"name": "calculator", "arguments": {"expression": "12*7"}}' in conv.texts()
 
 
 @pytest.mark.parametrize("case", sorted(BAD))

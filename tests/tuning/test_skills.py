@@ -80,4 +80,4 @@ def test_the_calculator_skill_calls_the_tool_and_other_skills_sometimes_offer_it
     assert {c.tags["phrasing"] for c in test} == {"seen", "unseen"}
     context, expected = test[0].prompt_and_answer()
     assert context[-1].role == "user"
-    assert re.fullmatch(r'\[tool call\] \{"name":"calculator","arguments":\{"expression":"\d+\*\d+"\}\}', expected)
+    assert re.fullmatch(r'\[tool call\] \{"name": "calculator", "arguments": \{"expression": "\d+\*\d+"\}\}', expected)

@@ -76,7 +76,7 @@ CALCULATOR = ToolSpec("calculator", "Evaluate arithmetic.",
                       {"type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]})
 TOOL_CONVERSATION = [
     Message("user", "12*7은?"),
-    Message("assistant", "", tool_calls=(ToolCall("calculator", '{"expression":"12*7"}'),)),
+    Message("assistant", "", tool_calls=(ToolCall("calculator", '{"expression": "12*7"}'),)),
     Message("tool", "84"),
     Message("assistant", "84"),
 ]
@@ -101,7 +101,7 @@ def test_tool_calls_and_results_render_and_parse_back(kind):
     assert rendered.ids.count(marker) == 1
     after = rendered.ids[rendered.ids.index(marker) + 1:]
     assert template.tokenizer.decode(after[:after.index(template.end_id)]) == \
-        '{"name":"calculator","arguments":{"expression":"12*7"}}'
+        '{"name": "calculator", "arguments": {"expression": "12*7"}}'
     assert "<|" not in template.tokenizer.decode(rendered.ids)
 
 
@@ -110,7 +110,7 @@ def test_the_mask_covers_the_tool_call_but_not_the_tool_result():
     template = ChatTemplate(tok)
     rendered = template.render(TOOL_CONVERSATION, tools=[CALCULATOR])
     learned = [i for i, m in zip(rendered.ids, rendered.mask) if m]
-    call = [template.tool_call_id, *tok.encode('{"name":"calculator","arguments":{"expression":"12*7"}}')]
+    call = [template.tool_call_id, *tok.encode('{"name": "calculator", "arguments": {"expression": "12*7"}}')]
     assert learned == call + [template.end_id] + tok.encode("84") + [template.end_id]
     assert template.tool_call_id not in template.stop_ids() and template.role_ids["tool"] in template.stop_ids()
 
@@ -134,7 +134,7 @@ def test_openai_tool_messages_are_normalised():
                                                               "arguments": '{ "expression" : "12*7" }'}}]},
         {"role": "tool", "tool_call_id": "call_1", "content": "84"},
     ])
-    assert messages[1] == Message("assistant", "", tool_calls=(ToolCall("calculator", '{"expression":"12*7"}',
+    assert messages[1] == Message("assistant", "", tool_calls=(ToolCall("calculator", '{"expression": "12*7"}',
                                                                         "call_1"),))
     assert messages[2] == Message("tool", "84", tool_call_id="call_1")
     with pytest.raises(GenlabError, match=r"tool_calls\[0\].function.arguments is not valid JSON"):
