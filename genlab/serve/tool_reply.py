@@ -148,7 +148,7 @@ class TurnReader:
     def message(self) -> tuple[dict[str, Any], str]:
         """The reply as ``choices[i].message`` and its ``finish_reason``."""
         reason = self.finish_reason or "length"
-        content = "".join(self.text).strip() if not self.calls else self.tokenizer.decode(self.content_ids).strip()
+        content = "".join(self.text).lstrip() if not self.calls else self.tokenizer.decode(self.content_ids).strip()
         if not self.calls:
             return {"role": "assistant", "content": content, "refusal": None}, reason
         if reason == "length":  # cut inside a call: its partial arguments, as OpenAI returns them

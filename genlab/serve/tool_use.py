@@ -1,4 +1,5 @@
-"""A request's ``tools``, ``tool_choice`` and ``parallel_tool_calls``, checked into one :class:`ToolUse`.
+"""A request's ``tools``, ``tool_choice`` and ``parallel_tool_calls``, checked into one
+:class:`~genlab.tuning.tools.ToolUse`.
 
 OpenAI's meanings: ``auto`` (the default when tools are given) lets the model answer in text or call
 tools; ``none`` shows the tools but forbids calling them; ``required`` makes the turn one or more calls;
@@ -8,41 +9,14 @@ tools; ``none`` shows the tools but forbids calling them; ``required`` makes the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from genlab.errors import GenlabError
 from genlab.serve.errors import bad_request
-from genlab.tuning.tools import ToolSpec, parse_tools
+from genlab.tuning.tools import ToolSpec, ToolUse, parse_tools
 
 CHOICES = ("auto", "none", "required")
-
-
-@dataclass(frozen=True)
-class ToolUse:
-    #: every offered tool (all are shown to the model, even with ``tool_choice: "none"``)
-    tools: tuple[ToolSpec, ...]
-    #: "auto", "none", "required", or "function" (one named function must be called)
-    choice: str = "auto"
-    name: str | None = None
-    #: whether a turn may hold several calls (OpenAI's ``parallel_tool_calls``, true by default)
-    parallel: bool = True
-
-    @property
-    def callable(self) -> tuple[ToolSpec, ...]:
-        """The tools this turn may call."""
-        if self.choice == "none":
-            return ()
-        if self.choice == "function":
-            return tuple(t for t in self.tools if t.name == self.name)
-        return self.tools
-
-    @property
-    def must_call(self) -> bool:
-        return self.choice in ("required", "function")
-
-    def spec(self, name: str) -> ToolSpec | None:
-        return next((t for t in self.callable if t.name == name), None)
+__all__ = ["ToolUse", "tool_use"]
 
 
 def tool_use(tools: Any, tool_choice: Any = None, parallel_tool_calls: bool | None = None) -> ToolUse | None:
@@ -86,12 +60,10 @@ def _shown(tool_choice: Any) -> str:
 
 
 def _check_parameters(spec: ToolSpec, index: int) -> None:
-    """A tool's parameters must be a valid JSON Schema (a call is checked against it)."""
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError
+    """A tool's parameters must be a JSON Schema constrained decoding can follow (a call is made to match it)."""
+    from genlab.structured.schema import check_schema
 
     try:
-        Draft202012Validator.check_schema(spec.schema)
-    except SchemaError as exc:
-        raise bad_request(f"tools[{index}].function.parameters is not a valid JSON Schema: {exc.message}",
-                          "tools") from None
+        check_schema(spec.schema)
+    except GenlabError as exc:
+        raise bad_request(f"tools[{index}].function.parameters: {exc}", "tools") from None

@@ -55,6 +55,33 @@ class ToolSpec:
 
 
 @dataclass(frozen=True)
+class ToolUse:
+    #: every offered tool (all are shown to the model, even with ``tool_choice: "none"``)
+    tools: tuple[ToolSpec, ...]
+    #: "auto", "none", "required", or "function" (one named function must be called)
+    choice: str = "auto"
+    name: str | None = None
+    #: whether a turn may hold several calls (OpenAI's ``parallel_tool_calls``, true by default)
+    parallel: bool = True
+
+    @property
+    def callable(self) -> tuple[ToolSpec, ...]:
+        """The tools this turn may call."""
+        if self.choice == "none":
+            return ()
+        if self.choice == "function":
+            return tuple(t for t in self.tools if t.name == self.name)
+        return self.tools
+
+    @property
+    def must_call(self) -> bool:
+        return self.choice in ("required", "function")
+
+    def spec(self, name: str) -> ToolSpec | None:
+        return next((t for t in self.callable if t.name == name), None)
+
+
+@dataclass(frozen=True)
 class ToolCall:
     name: str
     #: the arguments as canonical JSON text of an object (see :func:`canonical_arguments`)
