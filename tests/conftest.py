@@ -64,7 +64,8 @@ CALC = {"type": "function", "function": {"name": "calc", "description": "Multipl
 
 
 def _tool_line(question: str, expression: str, result: str) -> dict:
-    call = {"id": "call_1", "type": "function", "function": {"name": "calc", "arguments": json.dumps({"e": expression})}}
+    call = {"id": "call_1", "type": "function",
+            "function": {"name": "calc", "arguments": json.dumps({"e": expression})}}
     return {"tools": [CALC], "skill": "calc", "messages": [
         {"role": "user", "content": question}, {"role": "assistant", "tool_calls": [call]},
         {"role": "tool", "tool_call_id": "call_1", "content": result}, {"role": "assistant", "content": result}]}
@@ -72,7 +73,8 @@ def _tool_line(question: str, expression: str, result: str) -> dict:
 
 #: what the tiny tool run learns: call ``calc`` for a product, answer with its result, answer "ping" itself
 TOOL_CHAT = [_tool_line("7*6?", "7*6", "42"), _tool_line("12*3?", "12*3", "36"), _tool_line("9*9?", "9*9", "81"),
-             {"tools": [CALC], "messages": [{"role": "user", "content": "ping"}, {"role": "assistant", "content": "pong"}]},
+             {"tools": [CALC], "messages": [{"role": "user", "content": "ping"},
+                                            {"role": "assistant", "content": "pong"}]},
              {"messages": [{"role": "user", "content": "ping"}, {"role": "assistant", "content": "pong"}]}]
 
 
