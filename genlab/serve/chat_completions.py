@@ -3,7 +3,8 @@
 A run fine-tuned for chat gets its own template (reserved tokens around each turn) and answers until
 its end-of-turn token (``finish_reason: "stop"``); a plain language model gets the plain-text template
 (``User: …`` lines, then ``Assistant:``) and answers up to the next ``User:`` turn. See
-:mod:`genlab.chat`. The reply starts at its first non-blank character, streamed or not.
+:mod:`genlab.chat`. With ``response_format`` the answer is constrained to JSON, and the end of turn is
+allowed only once the JSON is complete. The reply starts at its first non-blank character, streamed or not.
 
 With ``tools``, a run whose template has the tool tokens answers either in text or with tool calls, kept
 valid by constrained decoding (:mod:`genlab.structured.tool_turn`); the reply then carries

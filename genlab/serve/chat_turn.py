@@ -13,6 +13,7 @@ Shared by every endpoint that answers a conversation (``/v1/chat/completions``; 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from genlab.errors import GenlabError
 from genlab.generate import SamplingConfig
 from genlab.serve.errors import APIError
 from genlab.serve.registry import ServedModel
+from genlab.serve.response_format import check_constraint
 from genlab.serve.tool_reply import TurnReader
 from genlab.tuning.tools import ToolUse
 
@@ -33,12 +35,24 @@ class ChatTurn:
     use: ToolUse | None = None
 
     def configure(self, cfg: SamplingConfig) -> None:
-        """The turn's end tokens, and with tools the grammar that keeps every call valid."""
-        cfg.stop_ids = self.prompt.stop_ids
-        if self.use is not None:
-            from genlab.structured.tool_turn import tool_turn_grammar
+        """The turn's end tokens, and with tools the grammar that keeps every call valid.
 
-            cfg.grammar = tool_turn_grammar(self.use)
+        A ``response_format`` grammar already in ``cfg`` becomes the text branch of the tools' grammar (the
+        model answers in that JSON, or calls a tool). The constraint is built once here, so a grammar this
+        vocabulary cannot write (a tool name with characters a char run lacks) is a 400 before generating.
+        """
+        cfg.stop_ids = self.prompt.stop_ids
+        if self.use is None:
+            check_constraint(self.served, cfg)
+            return
+        from genlab.structured.tool_turn import tool_turn_grammar
+
+        text_schema = json.loads(cfg.grammar.source) if cfg.grammar is not None else None
+        cfg.grammar = tool_turn_grammar(self.use, text_schema)
+        try:
+            cfg.constraints(self.served.tokenizer, 1)
+        except GenlabError as exc:
+            raise APIError(400, str(exc), param="tools", code="unsupported_tools") from None
 
     def reader(self) -> TurnReader:
         """A fresh reader for one choice of this turn."""
