@@ -223,6 +223,11 @@ def normalise(messages: Sequence[dict]) -> list[Message]:
         call_id = message.get("tool_call_id")
         if role == "tool" and not isinstance(call_id, str):
             raise GenlabError(f"messages[{k}]: a tool message needs 'tool_call_id' (the id of the call it answers)")
+        if role == "tool":
+            calls_before = next((m.tool_calls for m in reversed(out) if m.role != "tool"), ())
+            if call_id not in {c.id for c in calls_before}:
+                raise GenlabError(f"messages[{k}]: a tool message must answer a call of the assistant message "
+                                  f"before it; tool_call_id {call_id!r} names none of its tool_calls")
         out.append(Message(role, _text(message.get("content")), tool_calls=calls,
                            tool_call_id=call_id if role == "tool" else None))
     return out
