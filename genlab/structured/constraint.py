@@ -68,9 +68,9 @@ class Constraint:
         if token_id in self.end_ids:
             return
         if not self._matcher.consume_token(int(token_id)):
-            self._check_matcher()
-            raise ConstraintError(f"token {token_id} ({self.vocab.tokens[token_id]!r}) does not follow the "
-                                  f"grammar here: {self._matcher.get_error()}")
+            error = (self._matcher.get_error() or "").splitlines()
+            raise ConstraintError(f"token {token_id} ({self.vocab.tokens[token_id]!r}) does not follow the output "
+                                  f"grammar here{': ' + error[0] if error else ''}")
 
     def is_complete(self) -> bool:
         """Whether the text so far is a whole sentence of the grammar (it may still go on)."""
