@@ -28,7 +28,7 @@ from genlab.tokenizers import Tokenizer
 from genlab.tuning.tools import ToolCall, parse_call_body
 
 #: the start of a call's body, up to where its arguments begin
-_HEAD = re.compile(r'\s*\{\s*"name"\s*:\s*("(?:[^"\\]|\\.)*")\s*,\s*"arguments"\s*:\s*')
+_HEAD = re.compile(r'\s*\{\s*"name"\s*:\s*("(?:[^"\\]|\\.)*")\s*,\s*"arguments"\s*:\s*(?=\S)')
 
 
 def call_id() -> str:
