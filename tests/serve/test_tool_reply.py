@@ -60,7 +60,8 @@ def test_streamed_pieces_add_up_to_the_calls_and_content(kind):
     reader, deltas = read(template, call_ids(template, *bodies, content="확인해 볼게요 "))
     message, reason = reader.message()
     assert reason == "tool_calls" and message["content"] == "확인해 볼게요"
-    assert [json.loads(c["function"]["arguments"]) for c in message["tool_calls"]] == [{"q": "한국어 문장"}, {"q": "서울"}]
+    arguments = [json.loads(c["function"]["arguments"]) for c in message["tool_calls"]]
+    assert arguments == [{"q": "한국어 문장"}, {"q": "서울"}]
     content = "".join(d.get("content", "") for d in deltas)
     streamed: dict[int, dict] = {}
     for d in deltas:
