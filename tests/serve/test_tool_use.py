@@ -50,6 +50,7 @@ def test_runs_without_tool_tokens_refuse_tools_but_still_chat():
     messages = [{"role": "user", "content": "hi"}]
     old = train("char", ["hi there"]).extended((), CHAT_TOKENS)  # fine-tuned before the tool tokens existed
     assert chat_prompt(messages, old, chat).tool_call_id is None
+    assert chat_prompt(messages, train("char", ["hi"]).extended((), TEMPLATE_TOKENS), chat).tool_call_id is None
     with pytest.raises(GenlabError, match="fine-tuned without the chat template's tool tokens.*fine-tune"):
         chat_prompt(messages, old, chat, tools=[ToolSpec("f")])
     new = train("char", ["hi there f()"]).extended((), TEMPLATE_TOKENS)
