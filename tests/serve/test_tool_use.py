@@ -67,3 +67,8 @@ def test_a_plain_language_model_refuses_tools_with_a_400(make_client):
     assert response.status_code == 400 and error["param"] == "tools" and "cannot call tools" in error["message"]
     body = {"model": "markov-char", "messages": [{"role": "user", "content": "hi"}]}
     assert client.post("/v1/chat/completions", json={**body, "max_tokens": 3}).status_code == 200
+
+
+def test_the_responses_api_flat_function_form_is_read_too():
+    flat = {"type": "function", "name": "f", "description": "d", "parameters": F["function"]["parameters"]}
+    assert tool_use([flat]).tools == (ToolSpec("f", "d", flat["parameters"]),)
