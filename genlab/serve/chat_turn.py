@@ -48,7 +48,7 @@ class ChatTurn:
         from genlab.structured.tool_turn import tool_turn_grammar
 
         text_schema = json.loads(cfg.grammar.source) if cfg.grammar is not None else None
-        cfg.grammar = tool_turn_grammar(self.use, text_schema)
+        cfg.grammar = tool_turn_grammar(self.use, text_schema, self.served.tokenizer)
         try:
             cfg.constraints(self.served.tokenizer, 1)
         except GenlabError as exc:
