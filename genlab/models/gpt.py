@@ -33,6 +33,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from genlab.errors import GenlabError
+from genlab.models.gpt_decode import DecodePlan, decode_plan, decode_rows, fast_decoding
 from genlab.models.weights import load_weights, weights_path
 
 #: GELU variants: name → ``nn.GELU(approximate=…)``
@@ -69,6 +70,9 @@ class KVCache:
     v: torch.Tensor
     tokens: torch.Tensor  # (B, block) ids fed so far, to re-encode the window when it slides
     pos: int = 0  # how many positions are filled
+    #: the one-token step's plan and per-layer views of k/v (genlab.models.gpt_decode), made on first use
+    plan: DecodePlan | None = None
+    views: CacheViews | None = None
 
 
 @dataclass
@@ -80,8 +84,8 @@ class SlotCache:
 
     k: torch.Tensor
     v: torch.Tensor
-    tokens: torch.Tensor  # (B, block)
-    pos: torch.Tensor  # (B,) long
+    tokens: list[list[int]]  # per row: the ids at positions 0 … pos-1
+    pos: list[int]  # per row: positions filled
     # set by GPT.feed_slots for the layers of one call:
     #: the rows fed (a slice reads the cache without copying)
     rows: slice | torch.Tensor = field(default_factory=lambda: slice(0, 0))
@@ -89,6 +93,26 @@ class SlotCache:
     write_at: torch.Tensor | None = None  # (k, T) where each new key goes (the spare position for padding)
     mask: torch.Tensor | None = None  # (k, 1, T, S) which cached positions each query may see
     seen: int = 0  # S: positions read by this call (the longest row's end)
+    plan: DecodePlan | None = None
+    views: CacheViews | None = None
+
+
+@dataclass
+class CacheViews:
+    """Per layer, the cache's keys and values as ``(B, nh, S, hs)`` (to write a position) and as
+    ``(B·nh, S, hs)`` (what the one-token step's batched products read): views, made once per cache."""
+
+    k4: list[torch.Tensor]
+    v4: list[torch.Tensor]
+    k3: list[torch.Tensor]
+    v3: list[torch.Tensor]
+    heads: torch.Tensor  # arange(nh)
+
+    @staticmethod
+    def of(k: torch.Tensor, v: torch.Tensor) -> CacheViews:
+        L, B, nh, S, hs = k.shape
+        return CacheViews(list(k.unbind(0)), list(v.unbind(0)), list(k.view(L, B * nh, S, hs).unbind(0)),
+                          list(v.view(L, B * nh, S, hs).unbind(0)), torch.arange(nh, device=k.device))
 
 
 def active_dropout(module: nn.Dropout, x: torch.Tensor) -> torch.Tensor:
@@ -288,6 +312,8 @@ class GPT(nn.Module):
         the newest ``max(block/2, T)`` tokens (at most ``block``) are re-encoded from position 0.
         """
         T = tokens.shape[1]
+        if T == 1 and cache.pos < self.block_size and fast_decoding(self):
+            return self._decode_step(tokens[:, 0], cache), cache
         if cache.pos + T > self.block_size:
             context = torch.cat([cache.tokens[:, :cache.pos], tokens], dim=1)
             keep = min(max(self.block_size // 2, T), self.block_size)
@@ -301,14 +327,29 @@ class GPT(nn.Module):
     def step(self, tokens: torch.Tensor, cache: KVCache) -> tuple[torch.Tensor, KVCache]:
         return self.prefill(tokens[:, None], cache)
 
+    def _decode_step(self, tokens: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """One token per row at position ``cache.pos`` (every row at the same one), through the decode plan."""
+        if cache.plan is None:
+            cache.plan, cache.views = decode_plan(self), CacheViews.of(cache.k, cache.v)
+        p, views = cache.pos, cache.views
+        end = p + 1
+
+        def write_read(layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            views.k4[layer].select(2, p).copy_(k)
+            views.v4[layer].select(2, p).copy_(v)
+            return views.k3[layer].narrow(1, 0, end), views.v3[layer].narrow(1, 0, end)
+
+        cache.tokens.select(1, p).copy_(tokens)
+        logits = decode_rows(cache.plan, tokens, cache.plan.wpe[p], write_read)
+        cache.pos = end
+        return logits
+
     # --- independent rows, for a server's batch (genlab.serve.batcher) -----------------------------
     def start_slots(self, rows: int) -> SlotCache:
         c = self.config
         p = self.transformer.wte.weight
         shape = (c.n_layer, rows, c.n_head, c.block_size + 1, c.n_embd // c.n_head)  # + the spare position
-        return SlotCache(k=p.new_zeros(shape), v=p.new_zeros(shape),
-                         tokens=torch.zeros(rows, c.block_size, dtype=torch.long, device=p.device),
-                         pos=torch.zeros(rows, dtype=torch.long, device=p.device))
+        return SlotCache(k=p.new_zeros(shape), v=p.new_zeros(shape), tokens=[[] for _ in range(rows)], pos=[0] * rows)
 
     def feed_slots(self, cache: SlotCache, rows: list[int], chunks: list[list[int]]) -> torch.Tensor:
         """Feed each row in ``rows`` its own tokens after what it holds; the next-token logits ``[k, V]``.
@@ -321,26 +362,67 @@ class GPT(nn.Module):
         block = self.block_size
         chunks = [list(c) for c in chunks]
         for i, row in enumerate(rows):
-            pos = int(cache.pos[row])
+            pos = cache.pos[row]
             if pos + len(chunks[i]) > block:
-                context = cache.tokens[row, :pos].tolist() + chunks[i]
+                context = cache.tokens[row][:pos] + chunks[i]
                 chunks[i] = context[-min(max(block // 2, len(chunks[i])), block):]
                 cache.pos[row] = 0
-        out = torch.empty(len(rows), self.vocab_size, device=cache.pos.device)
         single = [i for i, c in enumerate(chunks) if len(c) == 1]
         longer = [i for i, c in enumerate(chunks) if len(c) > 1]
-        for group in (single, longer):
-            if group:
-                out[group] = self._feed_rows(cache, [rows[i] for i in group], [chunks[i] for i in group]).float()
+        fast = fast_decoding(self)
+        if fast and not longer:
+            return self._step_rows(cache, rows, [c[0] for c in chunks])
+        out = torch.empty(len(rows), self.vocab_size, device=cache.k.device)
+        if single:
+            step = self._step_rows if fast else lambda cache, r, t: self._feed_rows(cache, r, [[x] for x in t])
+            out[single] = step(cache, [rows[i] for i in single], [chunks[i][0] for i in single]).float()
+        if longer:
+            out[longer] = self._feed_rows(cache, [rows[i] for i in longer], [chunks[i] for i in longer]).float()
         return out
 
+    def _step_rows(self, cache: SlotCache, rows: list[int], tokens: list[int]) -> torch.Tensor:
+        """One token for each of ``rows``, each at its own position, through the decode plan: logits ``[k, V]``."""
+        if cache.plan is None:
+            cache.plan, cache.views = decode_plan(self), CacheViews.of(cache.k, cache.v)
+        plan, views, device = cache.plan, cache.views, cache.k.device
+        nh = plan.n_head
+        starts = [cache.pos[r] for r in rows]
+        seen = max(starts) + 1
+        pos = torch.tensor(starts, device=device)
+        row_ids = torch.tensor(rows, device=device)
+        first = rows[0]
+        if rows == list(range(first, first + len(rows))):  # a block of slots: read it in place
+            def read(view: torch.Tensor) -> torch.Tensor:
+                return view.narrow(0, first * nh, len(rows) * nh).narrow(1, 0, seen)
+        else:
+            row_heads = (row_ids[:, None] * nh + views.heads).flatten()  # (k·nh,)
+
+            def read(view: torch.Tensor) -> torch.Tensor:
+                return view.narrow(1, 0, seen).index_select(0, row_heads)
+        where = (row_ids[:, None], views.heads, pos[:, None])  # broadcast to (k, nh): each row's own position
+
+        def write_read(layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            views.k4[layer].index_put_(where, k)
+            views.v4[layer].index_put_(where, v)
+            return read(views.k3[layer]), read(views.v3[layer])
+
+        bias = None
+        if min(starts) != seen - 1:  # rows at different positions: each query sees its own row's past only
+            hidden = torch.arange(seen, device=device)[None, :] > pos[:, None]  # (k, S)
+            bias = torch.zeros(hidden.shape, device=device, dtype=plan.wpe.dtype).masked_fill_(hidden, float("-inf"))
+            bias = bias.repeat_interleave(nh, dim=0)[:, None, :]  # (k·nh, 1, S)
+        logits = decode_rows(plan, torch.tensor(tokens, device=device), plan.wpe.index_select(0, pos), write_read, bias)
+        for row, token in zip(rows, tokens):
+            _record(cache, row, [token])
+        return logits
+
     def _feed_rows(self, cache: SlotCache, rows: list[int], chunks: list[list[int]]) -> torch.Tensor:
-        device = cache.pos.device
+        device = cache.k.device
         T = max(len(c) for c in chunks)
         lengths = torch.tensor([len(c) for c in chunks], device=device)  # (k,)
         tokens = torch.tensor([c + [0] * (T - len(c)) for c in chunks], device=device)  # (k, T) right-padded
         row_ids = torch.tensor(rows, device=device)
-        start = cache.pos[row_ids]  # (k,)
+        start = torch.tensor([cache.pos[r] for r in rows], device=device)  # (k,)
         positions = start[:, None] + torch.arange(T, device=device)  # (k, T)
         real = torch.arange(T, device=device)[None, :] < lengths[:, None]  # (k, T): not padding
         seen = cache.seen = int((start + lengths).max())
@@ -348,13 +430,20 @@ class GPT(nn.Module):
         cache.row_ids = row_ids
         cache.write_at = torch.where(real, positions, self.block_size)  # padding → the spare position
         cache.mask = (torch.arange(seen, device=device)[None, None, :] <= positions[:, :, None])[:, None]
-        for i, (row, chunk) in enumerate(zip(rows, chunks)):
-            cache.tokens[row, int(start[i]):int(start[i]) + len(chunk)] = tokens[i, :len(chunk)]
         embedded = self.transformer.wpe.weight[positions.clamp(max=self.block_size - 1)]  # (k, T, C)
         hidden = self._run(tokens, cache, positions=embedded)  # (k, T, C)
-        cache.pos[row_ids] = start + lengths
+        for row, chunk in zip(rows, chunks):
+            _record(cache, row, chunk)
         last = hidden[torch.arange(len(rows), device=device), lengths - 1]  # (k, C): each row's last real token
         return self.lm_head(last)  # (k, V)
+
+
+def _record(cache: SlotCache, row: int, chunk: list[int]) -> None:
+    """``chunk`` now fills ``row``'s positions from its ``pos`` on."""
+    fed = cache.tokens[row]
+    del fed[cache.pos[row]:]
+    fed.extend(chunk)
+    cache.pos[row] = len(fed)
 
 
 def build(model_config: dict[str, Any]) -> GPT:
