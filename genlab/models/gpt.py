@@ -33,7 +33,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from genlab.errors import GenlabError
-from genlab.models.gpt_decode import DecodePlan, decode_plan, decode_rows, fast_decoding
+from genlab.models.gpt_decode import DecodePlan, decode_plan, fast_decoding, forward_rows
 from genlab.models.weights import load_weights, weights_path
 
 #: GELU variants: name → ``nn.GELU(approximate=…)``
@@ -310,39 +310,40 @@ class GPT(nn.Module):
 
         The cache is updated in place (and returned). When it would overflow, the context slides:
         the newest ``max(block/2, T)`` tokens (at most ``block``) are re-encoded from position 0.
+        Without gradients the work goes through the decode plan (:mod:`genlab.models.gpt_decode`),
+        else through the blocks' own ``forward``.
         """
         T = tokens.shape[1]
-        if T == 1 and cache.pos < self.block_size and fast_decoding(self):
-            return self._decode_step(tokens[:, 0], cache), cache
         if cache.pos + T > self.block_size:
             context = torch.cat([cache.tokens[:, :cache.pos], tokens], dim=1)
             keep = min(max(self.block_size // 2, T), self.block_size)
             tokens, T = context[:, -keep:], keep
             cache.pos = 0
-        cache.tokens[:, cache.pos:cache.pos + T] = tokens
-        hidden = self._run(tokens, cache)
-        cache.pos += T
-        return self.lm_head(hidden[:, -1]), cache  # (B, V)
+        start, end = cache.pos, cache.pos + T
+        cache.tokens[:, start:end] = tokens
+        if not fast_decoding(self):
+            hidden = self._run(tokens, cache)
+            cache.pos = end
+            return self.lm_head(hidden[:, -1]), cache  # (B, V)
+        if cache.plan is None:
+            cache.plan, cache.views = decode_plan(self), CacheViews.of(cache.k, cache.v)
+        plan, views = cache.plan, cache.views
+
+        def write_read(layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            views.k4[layer].narrow(2, start, T).copy_(k.transpose(1, 2))
+            views.v4[layer].narrow(2, start, T).copy_(v.transpose(1, 2))
+            return views.k4[layer].narrow(2, 0, end), views.v4[layer].narrow(2, 0, end)
+
+        bias = None
+        if T > 1:  # new query i (at position start+i) sees positions 0 … start+i
+            hidden_from = torch.ones(T, end, dtype=torch.bool, device=tokens.device).triu(diagonal=start + 1)
+            bias = plan.wpe.new_zeros(1, 1, T, end).masked_fill_(hidden_from, float("-inf"))
+        hidden = forward_rows(plan, tokens, plan.wpe[start:end], write_read, bias)  # (B, T, C)
+        cache.pos = end
+        return plan.head(hidden[:, -1]), cache  # (B, V)
 
     def step(self, tokens: torch.Tensor, cache: KVCache) -> tuple[torch.Tensor, KVCache]:
         return self.prefill(tokens[:, None], cache)
-
-    def _decode_step(self, tokens: torch.Tensor, cache: KVCache) -> torch.Tensor:
-        """One token per row at position ``cache.pos`` (every row at the same one), through the decode plan."""
-        if cache.plan is None:
-            cache.plan, cache.views = decode_plan(self), CacheViews.of(cache.k, cache.v)
-        p, views = cache.pos, cache.views
-        end = p + 1
-
-        def write_read(layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            views.k4[layer].select(2, p).copy_(k)
-            views.v4[layer].select(2, p).copy_(v)
-            return views.k3[layer].narrow(1, 0, end), views.v3[layer].narrow(1, 0, end)
-
-        cache.tokens.select(1, p).copy_(tokens)
-        logits = decode_rows(cache.plan, tokens, cache.plan.wpe[p], write_read)
-        cache.pos = end
-        return logits
 
     # --- independent rows, for a server's batch (genlab.serve.batcher) -----------------------------
     def start_slots(self, rows: int) -> SlotCache:
@@ -369,73 +370,72 @@ class GPT(nn.Module):
                 cache.pos[row] = 0
         single = [i for i, c in enumerate(chunks) if len(c) == 1]
         longer = [i for i, c in enumerate(chunks) if len(c) > 1]
-        fast = fast_decoding(self)
-        if fast and not longer:
-            return self._step_rows(cache, rows, [c[0] for c in chunks])
+        if not (single and longer):
+            return self._feed_rows(cache, rows, chunks)
         out = torch.empty(len(rows), self.vocab_size, device=cache.k.device)
-        if single:
-            step = self._step_rows if fast else lambda cache, r, t: self._feed_rows(cache, r, [[x] for x in t])
-            out[single] = step(cache, [rows[i] for i in single], [chunks[i][0] for i in single]).float()
-        if longer:
-            out[longer] = self._feed_rows(cache, [rows[i] for i in longer], [chunks[i] for i in longer]).float()
+        for group in (single, longer):
+            out[group] = self._feed_rows(cache, [rows[i] for i in group], [chunks[i] for i in group]).float()
         return out
 
-    def _step_rows(self, cache: SlotCache, rows: list[int], tokens: list[int]) -> torch.Tensor:
-        """One token for each of ``rows``, each at its own position, through the decode plan: logits ``[k, V]``."""
+    def _feed_rows(self, cache: SlotCache, rows: list[int], chunks: list[list[int]]) -> torch.Tensor:
+        """Each row's chunk (right-padded to the longest) at the row's own positions: logits ``[k, V]``."""
+        device = cache.k.device
+        T = max(len(c) for c in chunks)
+        starts = [cache.pos[r] for r in rows]
+        seen = max(p + len(c) for p, c in zip(starts, chunks))  # S: positions any query may look at
+        ragged = any(len(c) != T for c in chunks)
+        tokens = torch.tensor([c + [0] * (T - len(c)) for c in chunks], device=device)  # (k, T) right-padded
+        row_ids = torch.tensor(rows, device=device)
+        positions = torch.tensor(starts, device=device)[:, None] + torch.arange(T, device=device)  # (k, T)
+        write_at = positions
+        if ragged:  # padding → the spare position past the window, which no query ever sees
+            lengths = torch.tensor([len(c) for c in chunks], device=device)
+            real = torch.arange(T, device=device)[None, :] < lengths[:, None]  # (k, T): not padding
+            write_at = torch.where(real, positions, self.block_size)
+        visible = None  # (k, 1, T, S): which cached positions each query may see (None: all S)
+        if T > 1 or min(starts) != seen - 1:  # else every row is at the same position: nothing to hide
+            visible = (torch.arange(seen, device=device)[None, None, :] <= positions[:, :, None])[:, None]
+        if fast_decoding(self):
+            hidden = self._plan_rows(cache, rows, tokens, positions, write_at, seen, visible)
+        else:
+            cache.seen, cache.row_ids, cache.write_at = seen, row_ids, write_at
+            cache.rows = slice(rows[0], rows[-1] + 1) if rows == list(range(rows[0], rows[-1] + 1)) else row_ids
+            cache.mask = visible if visible is not None else torch.ones(1, 1, T, seen, dtype=torch.bool, device=device)
+            embedded = self.transformer.wpe.weight[positions.clamp(max=self.block_size - 1)]  # (k, T, C)
+            hidden = self._run(tokens, cache, positions=embedded)
+        for row, chunk in zip(rows, chunks):
+            _record(cache, row, chunk)
+        ends = torch.tensor([len(c) - 1 for c in chunks], device=device)
+        last = hidden[torch.arange(len(rows), device=device), ends]  # (k, C): each row's last real token
+        head = cache.plan.head if fast_decoding(self) else self.lm_head
+        return head(last)  # (k, V)
+
+    def _plan_rows(self, cache: SlotCache, rows: list[int], tokens: torch.Tensor, positions: torch.Tensor,
+                   write_at: torch.Tensor, seen: int, visible: torch.Tensor | None) -> torch.Tensor:
+        """:meth:`_feed_rows` through the decode plan: the final LayerNorm's output ``[k, T, C]``."""
         if cache.plan is None:
             cache.plan, cache.views = decode_plan(self), CacheViews.of(cache.k, cache.v)
         plan, views, device = cache.plan, cache.views, cache.k.device
-        nh = plan.n_head
-        starts = [cache.pos[r] for r in rows]
-        seen = max(starts) + 1
-        pos = torch.tensor(starts, device=device)
         row_ids = torch.tensor(rows, device=device)
         first = rows[0]
         if rows == list(range(first, first + len(rows))):  # a block of slots: read it in place
             def read(view: torch.Tensor) -> torch.Tensor:
-                return view.narrow(0, first * nh, len(rows) * nh).narrow(1, 0, seen)
+                return view.narrow(0, first, len(rows)).narrow(2, 0, seen)
         else:
-            row_heads = (row_ids[:, None] * nh + views.heads).flatten()  # (k·nh,)
-
             def read(view: torch.Tensor) -> torch.Tensor:
-                return view.narrow(1, 0, seen).index_select(0, row_heads)
-        where = (row_ids[:, None], views.heads, pos[:, None])  # broadcast to (k, nh): each row's own position
+                return view.narrow(2, 0, seen).index_select(0, row_ids)
+        where = (row_ids[:, None, None], views.heads, write_at[:, :, None])  # broadcast to (k, T, nh)
 
         def write_read(layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             views.k4[layer].index_put_(where, k)
             views.v4[layer].index_put_(where, v)
-            return read(views.k3[layer]), read(views.v3[layer])
+            return read(views.k4[layer]), read(views.v4[layer])
 
         bias = None
-        if min(starts) != seen - 1:  # rows at different positions: each query sees its own row's past only
-            hidden = torch.arange(seen, device=device)[None, :] > pos[:, None]  # (k, S)
-            bias = torch.zeros(hidden.shape, device=device, dtype=plan.wpe.dtype).masked_fill_(hidden, float("-inf"))
-            bias = bias.repeat_interleave(nh, dim=0)[:, None, :]  # (k·nh, 1, S)
-        logits = decode_rows(plan, torch.tensor(tokens, device=device), plan.wpe.index_select(0, pos), write_read, bias)
-        for row, token in zip(rows, tokens):
-            _record(cache, row, [token])
-        return logits
-
-    def _feed_rows(self, cache: SlotCache, rows: list[int], chunks: list[list[int]]) -> torch.Tensor:
-        device = cache.k.device
-        T = max(len(c) for c in chunks)
-        lengths = torch.tensor([len(c) for c in chunks], device=device)  # (k,)
-        tokens = torch.tensor([c + [0] * (T - len(c)) for c in chunks], device=device)  # (k, T) right-padded
-        row_ids = torch.tensor(rows, device=device)
-        start = torch.tensor([cache.pos[r] for r in rows], device=device)  # (k,)
-        positions = start[:, None] + torch.arange(T, device=device)  # (k, T)
-        real = torch.arange(T, device=device)[None, :] < lengths[:, None]  # (k, T): not padding
-        seen = cache.seen = int((start + lengths).max())
-        cache.rows = slice(rows[0], rows[-1] + 1) if rows == list(range(rows[0], rows[-1] + 1)) else row_ids
-        cache.row_ids = row_ids
-        cache.write_at = torch.where(real, positions, self.block_size)  # padding → the spare position
-        cache.mask = (torch.arange(seen, device=device)[None, None, :] <= positions[:, :, None])[:, None]
-        embedded = self.transformer.wpe.weight[positions.clamp(max=self.block_size - 1)]  # (k, T, C)
-        hidden = self._run(tokens, cache, positions=embedded)  # (k, T, C)
-        for row, chunk in zip(rows, chunks):
-            _record(cache, row, chunk)
-        last = hidden[torch.arange(len(rows), device=device), lengths - 1]  # (k, C): each row's last real token
-        return self.lm_head(last)  # (k, V)
+        if visible is not None:
+            bias = plan.wpe.new_zeros(visible.shape).masked_fill_(~visible, float("-inf"))
+        embedded = plan.wpe[positions.clamp(max=self.block_size - 1)]  # (k, T, C)
+        return forward_rows(plan, tokens, embedded, write_read, bias)
 
 
 def _record(cache: SlotCache, row: int, chunk: list[int]) -> None:

@@ -4,7 +4,7 @@ Decoding one token per row runs the same arithmetic as ``GPT.forward`` on a leng
 at batch 1 to 8 the arithmetic is small: a 6-layer, 384-wide GPT does 25 weight products per token,
 and going through ``nn.Module`` calls, reshapes and masks added ~200 more small calls whose
 dispatch cost as much as the products did. A :class:`DecodePlan` gathers each layer's tensors once
-and :func:`decode_rows` calls only the operations themselves (about 16 per layer).
+and :func:`forward_rows` calls only the operations themselves (about 16 per layer).
 
 The weight products use oneDNN's pre-packed weights on a CPU (``torch.ops.mkldnn``, the kernels
 ``torch.compile`` uses after freezing): the weight is reordered once into the blocked layout the
@@ -142,32 +142,40 @@ def fast_decoding(model: nn.Module) -> bool:
     return not torch.is_grad_enabled() and not (model.training and model.config.dropout > 0)
 
 
-#: ``(layer, k[B, nh, hs], v[B, nh, hs]) -> (keys, values)``, each ``[B·nh, S, hs]``: store the new
-#: position's key and value, and return every position the rows' queries may see
+#: ``(layer, k[B, T, nh, hs], v[B, T, nh, hs]) -> (keys, values)``, each ``[B, nh, S, hs]``: store the new
+#: positions' keys and values, and return every position the rows' queries may look at
 WriteRead = Callable[[int, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
-def decode_rows(plan: DecodePlan, tokens: torch.Tensor, positions: torch.Tensor, write_read: WriteRead,
-                bias: torch.Tensor | None = None) -> torch.Tensor:
-    """Next-token logits ``[B, V]`` after one token per row.
+def forward_rows(plan: DecodePlan, tokens: torch.Tensor, positions: torch.Tensor, write_read: WriteRead,
+                 bias: torch.Tensor | None = None) -> torch.Tensor:
+    """The final LayerNorm's output ``[B, T, C]`` after feeding ``tokens[B, T]`` behind what the cache holds.
 
-    ``positions[B, C]``: each row's position embedding; ``bias[B·nh, 1, S]``: 0 where a query may look
-    and ``-inf`` where it may not (None: every position returned by ``write_read``).
+    ``positions``: the position embeddings to add (broadcast to ``[B, T, C]``); ``bias[B or 1, 1, T, S]``:
+    added to the attention scores, 0 where a query may look and ``-inf`` where it may not (None: every
+    position ``write_read`` returns). One token per row (``T == 1``, decoding) goes through two small
+    batched products per layer; longer chunks (prompts) through ``scaled_dot_product_attention``.
     """
-    B = tokens.shape[0]
+    B, T = tokens.shape
     nh, hs = plan.n_head, plan.head_size
     C = nh * hs
     shape = (C,)
     scale = 1.0 / math.sqrt(hs)
-    x = torch.embedding(plan.wte, tokens) + positions  # (B, C)
+    if T == 1 and bias is not None:  # one bias row per (row, head), as the batched products see them
+        bias = bias.expand(B, 1, 1, -1).repeat_interleave(nh, dim=0).flatten(0, 2)[:, None, :]  # (B·nh, 1, S)
+    x = torch.embedding(plan.wte, tokens) + positions  # (B, T, C)
     for index, layer in enumerate(plan.layers):
         h = torch.layer_norm(x, shape, *layer.ln_1)
-        q, k, v = layer.qkv(h).view(B, 3, nh, hs).unbind(1)  # each (B, nh, hs)
-        keys, values = write_read(index, k, v)  # (B·nh, S, hs)
-        scores = torch.bmm(q.reshape(B * nh, 1, hs), keys.transpose(1, 2)).mul_(scale)  # (B·nh, 1, S)
-        if bias is not None:
-            scores.add_(bias)
-        heads = torch.bmm(torch.softmax(scores, dim=-1), values)  # (B·nh, 1, hs)
-        x = layer.attn_out(heads.view(B, C), x)  # the heads side by side: (B, C)
+        q, k, v = layer.qkv(h).view(B, T, 3, nh, hs).unbind(2)  # each (B, T, nh, hs)
+        keys, values = write_read(index, k, v)  # (B, nh, S, hs)
+        if T == 1:
+            scores = torch.bmm(q.reshape(B * nh, 1, hs), keys.flatten(0, 1).transpose(1, 2)).mul_(scale)
+            if bias is not None:
+                scores.add_(bias)  # (B·nh, 1, S)
+            heads = torch.bmm(torch.softmax(scores, dim=-1), values.flatten(0, 1))  # (B·nh, 1, hs)
+        else:
+            heads = F.scaled_dot_product_attention(q.transpose(1, 2), keys, values, attn_mask=bias)  # (B, nh, T, hs)
+            heads = heads.transpose(1, 2)  # (B, T, nh, hs)
+        x = layer.attn_out(heads.reshape(B, T, C), x)  # the heads side by side
         x = layer.mlp_out(layer.fc(torch.layer_norm(x, shape, *layer.ln_2)), x)
-    return plan.head(torch.layer_norm(x, shape, *plan.ln_f))  # (B, V)
+    return torch.layer_norm(x, shape, *plan.ln_f)  # (B, T, C)

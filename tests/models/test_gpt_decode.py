@@ -84,3 +84,28 @@ def test_training_with_dropout_never_takes_the_plan():
 def test_packed_kernels_are_found_on_this_build():
     """The fast products are oneDNN's (a CPU build of PyTorch has them); without them F.linear is used."""
     assert packed_linear_available() == torch.backends.mkldnn.is_available()
+
+
+def feed_script(model: GPT, grad: bool) -> list[torch.Tensor]:
+    """Slots fed ragged prompts, mixed prompt-and-step calls and one-token steps at different positions."""
+    gen = torch.Generator().manual_seed(5)
+    seqs = [torch.randint(4, 29, (n,), generator=gen).tolist() for n in (25, 3, 14, 9)]
+    rows, at, out = [3, 0, 2, 1], [4, 1, 7, 2], []  # rows out of order: the gathered read
+    with torch.set_grad_enabled(grad):
+        cache = model.start_slots(4)
+        out.append(model.feed_slots(cache, rows, [s[:a] for s, a in zip(seqs, at)]).detach())
+        out.append(model.feed_slots(cache, rows[:2], [seqs[0][4:6], [seqs[1][1]]]).detach())  # a chunk and a step
+        at[0], at[1] = 6, 2
+        while any(a < len(s) for a, s in zip(at, seqs)):
+            live = [i for i in range(4) if at[i] < len(seqs[i])]
+            out.append(model.feed_slots(cache, [rows[i] for i in live], [[seqs[i][at[i]]] for i in live]).detach())
+            for i in live:
+                at[i] += 1
+    assert (cache.plan is None) == grad
+    return out
+
+
+def test_slot_rows_give_the_module_paths_scores():
+    model = tiny()
+    for plan, module in zip(feed_script(model, grad=False), feed_script(model, grad=True)):
+        torch.testing.assert_close(plan, module, atol=1e-5, rtol=1e-5)
