@@ -161,17 +161,18 @@ def forward_rows(plan: DecodePlan, tokens: torch.Tensor, positions: torch.Tensor
     C = nh * hs
     shape = (C,)
     scale = 1.0 / math.sqrt(hs)
-    if T == 1 and bias is not None:  # one bias row per (row, head), as the batched products see them
-        bias = bias.expand(B, 1, 1, -1).repeat_interleave(nh, dim=0).flatten(0, 2)[:, None, :]  # (B·nh, 1, S)
+    if T == 1:  # one bias row per (row, head), as the batched products see them; none: zeros, ignored
+        bias, beta = ((bias.expand(B, 1, 1, -1).repeat_interleave(nh, dim=0).flatten(0, 2)[:, None, :], 1.0)
+                      if bias is not None else (plan.wpe.new_zeros(1, 1, 1), 0.0))  # (B·nh, 1, S)
     x = torch.embedding(plan.wte, tokens) + positions  # (B, T, C)
     for index, layer in enumerate(plan.layers):
         h = torch.layer_norm(x, shape, *layer.ln_1)
         q, k, v = layer.qkv(h).view(B, T, 3, nh, hs).unbind(2)  # each (B, T, nh, hs)
         keys, values = write_read(index, k, v)  # (B, nh, S, hs)
         if T == 1:
-            scores = torch.bmm(q.reshape(B * nh, 1, hs), keys.flatten(0, 1).transpose(1, 2)).mul_(scale)
-            if bias is not None:
-                scores.add_(bias)  # (B·nh, 1, S)
+            # bias + q·kᵀ/√hs in one call (a Python float multiplier would cost a tensor of its own)
+            scores = torch.baddbmm(bias, q.reshape(B * nh, 1, hs), keys.flatten(0, 1).transpose(1, 2), beta=beta,
+                                   alpha=scale)  # (B·nh, 1, S)
             heads = torch.bmm(torch.softmax(scores, dim=-1), values.flatten(0, 1))  # (B·nh, 1, hs)
         else:
             heads = F.scaled_dot_product_attention(q.transpose(1, 2), keys, values, attn_mask=bias)  # (B, nh, T, hs)
