@@ -70,7 +70,7 @@ class KVCache:
     v: torch.Tensor
     tokens: torch.Tensor  # (B, block) ids fed so far, to re-encode the window when it slides
     pos: int = 0  # how many positions are filled
-    #: the one-token step's plan and per-layer views of k/v (genlab.models.gpt_decode), made on first use
+    #: the decode plan and per-layer views of k/v (genlab.models.gpt_decode), made on first use
     plan: DecodePlan | None = None
     views: CacheViews | None = None
 
@@ -99,20 +99,16 @@ class SlotCache:
 
 @dataclass
 class CacheViews:
-    """Per layer, the cache's keys and values as ``(B, nh, S, hs)`` (to write a position) and as
-    ``(B·nh, S, hs)`` (what the one-token step's batched products read): views, made once per cache."""
+    """Per layer, the cache's keys and values ``(B, nh, S, hs)``, as views made once per cache (the decode
+    plan writes and reads them every step; indexing the 5-d tensor anew would cost calls of its own)."""
 
-    k4: list[torch.Tensor]
-    v4: list[torch.Tensor]
-    k3: list[torch.Tensor]
-    v3: list[torch.Tensor]
+    k: list[torch.Tensor]
+    v: list[torch.Tensor]
     heads: torch.Tensor  # arange(nh)
 
     @staticmethod
     def of(k: torch.Tensor, v: torch.Tensor) -> CacheViews:
-        L, B, nh, S, hs = k.shape
-        return CacheViews(list(k.unbind(0)), list(v.unbind(0)), list(k.view(L, B * nh, S, hs).unbind(0)),
-                          list(v.view(L, B * nh, S, hs).unbind(0)), torch.arange(nh, device=k.device))
+        return CacheViews(list(k.unbind(0)), list(v.unbind(0)), torch.arange(k.shape[2], device=k.device))
 
 
 def active_dropout(module: nn.Dropout, x: torch.Tensor) -> torch.Tensor:
@@ -330,9 +326,9 @@ class GPT(nn.Module):
         plan, views = cache.plan, cache.views
 
         def write_read(layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            views.k4[layer].narrow(2, start, T).copy_(k.transpose(1, 2))
-            views.v4[layer].narrow(2, start, T).copy_(v.transpose(1, 2))
-            return views.k4[layer].narrow(2, 0, end), views.v4[layer].narrow(2, 0, end)
+            views.k[layer].narrow(2, start, T).copy_(k.transpose(1, 2))
+            views.v[layer].narrow(2, start, T).copy_(v.transpose(1, 2))
+            return views.k[layer].narrow(2, 0, end), views.v[layer].narrow(2, 0, end)
 
         bias = None
         if T > 1:  # new query i (at position start+i) sees positions 0 … start+i
@@ -427,9 +423,9 @@ class GPT(nn.Module):
         where = (row_ids[:, None, None], views.heads, write_at[:, :, None])  # broadcast to (k, T, nh)
 
         def write_read(layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            views.k4[layer].index_put_(where, k)
-            views.v4[layer].index_put_(where, v)
-            return read(views.k4[layer]), read(views.v4[layer])
+            views.k[layer].index_put_(where, k)
+            views.v[layer].index_put_(where, v)
+            return read(views.k[layer]), read(views.v[layer])
 
         bias = None
         if visible is not None:
