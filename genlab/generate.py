@@ -130,6 +130,48 @@ def choose(logits: torch.Tensor, cfg: SamplingConfig, generator: torch.Generator
     return torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(-1).to(logits.device)
 
 
+def choose_rows(logprobs: torch.Tensor, cfgs: Sequence[SamplingConfig],
+                generators: Sequence[torch.Generator | None]) -> torch.Tensor:
+    """:func:`choose` for rows that each have their own settings and generator (a server's batch).
+
+    Row ``i`` gets exactly the token ``choose(logits[i:i+1], cfgs[i], generators[i])`` gives: the same
+    operations, one row at a time in each kernel (so the same values bit for bit), and one draw from the
+    row's own generator; but the filtering runs once for all rows instead of once per row. Rows without
+    a generator draw from PyTorch's global one together.
+    """
+    nxt = logprobs.argmax(dim=-1)  # what greedy rows keep
+    sampled = [i for i, cfg in enumerate(cfgs) if cfg.temperature >= GREEDY_BELOW]
+    if not sampled:
+        return nxt
+    device, rows = logprobs.device, logprobs[sampled] if len(sampled) < len(cfgs) else logprobs
+    vocab = rows.shape[-1]
+    picked = [cfgs[i] for i in sampled]
+    temperature = torch.tensor([c.temperature for c in picked], dtype=rows.dtype, device=device)[:, None]
+    scaled = (rows - rows.max(dim=-1, keepdim=True).values) / temperature
+    if any(c.top_k is not None and c.top_k < vocab for c in picked):
+        top_k = torch.tensor([min(c.top_k or vocab, vocab) for c in picked], device=device)
+        kth = torch.sort(scaled, dim=-1, descending=True).values.gather(-1, top_k[:, None] - 1)  # (k, 1)
+        scaled = scaled.masked_fill(scaled < kth, float("-inf"))
+    if any(c.top_p is not None and c.top_p < 1.0 for c in picked):
+        top_p = torch.tensor([c.top_p if c.top_p is not None and c.top_p < 1.0 else math.inf for c in picked],
+                             dtype=rows.dtype, device=device)[:, None]
+        sorted_logits, order = torch.sort(scaled, dim=-1, descending=True)
+        probs = torch.softmax(sorted_logits, dim=-1)
+        drop_sorted = torch.cumsum(probs, dim=-1) - probs >= top_p
+        drop_sorted[..., 0] = False
+        scaled = scaled.masked_fill(torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted), float("-inf"))
+    probs = torch.softmax(scaled, dim=-1).cpu()
+    shared = [j for j, i in enumerate(sampled) if generators[i] is None]
+    draws = torch.empty(len(sampled), dtype=torch.long)
+    if shared:
+        draws[shared] = torch.multinomial(probs[shared], 1).squeeze(-1)
+    for j, i in enumerate(sampled):
+        if generators[i] is not None:
+            draws[j] = torch.multinomial(probs[j:j + 1], 1, generator=generators[i])[0, 0]
+    nxt[sampled] = draws.to(device)
+    return nxt
+
+
 class StreamDecoder:
     """Turns a growing list of token ids into text deltas that never need to be taken back.
 

@@ -11,7 +11,16 @@ from hypothesis import strategies as st
 from torch import nn
 
 from genlab.errors import GenlabError
-from genlab.generate import SamplingConfig, StreamDecoder, complete, filter_logits, stream
+from genlab.generate import (
+    SamplingConfig,
+    StreamDecoder,
+    _safe_log_softmax,
+    choose,
+    choose_rows,
+    complete,
+    filter_logits,
+    stream,
+)
 from genlab.tokenizers import EOS_ID, train
 
 KOREAN = "생성형 인공지능은 새로운 문장을 만듭니다. 한국어 😀"
@@ -142,6 +151,30 @@ def test_filter_logits_top_k_and_top_p():
     assert kept(filter_logits(logits, 3, 0.6)) == [True, True, False, False]
     shuffled = logits[:, [2, 0, 3, 1]]
     assert kept(filter_logits(shuffled, None, 0.8)) == [False, True, False, True]
+
+
+def test_choose_rows_gives_each_row_what_choose_gives_it_alone():
+    """The server's batched sampler: same token and same generator state as the one-row sampler, per row."""
+    gen = torch.Generator().manual_seed(0)
+    for trial in range(60):
+        rows, vocab = int(torch.randint(1, 9, (1,), generator=gen)), int(torch.randint(5, 200, (1,), generator=gen))
+        logits = torch.randn(rows, vocab, generator=gen) * float(torch.rand(1, generator=gen) * 8)
+        logits[:, :trial % 3] = float("-inf")
+        cfgs = [SamplingConfig(temperature=[0.0, 0.5, 1.0, 1.7, 1e-6][(trial + i) % 5],
+                               top_k=[None, 1, 3, vocab, vocab + 5][(trial * 3 + i) % 5],
+                               top_p=[None, 0.1, 0.9, 1.0][(trial + 2 * i) % 4],
+                               seed=None if (trial + i) % 7 == 0 else i) for i in range(rows)]
+        logprobs = _safe_log_softmax(logits)
+        mine = [None if c.seed is None else torch.Generator().manual_seed(100 * trial + i) for i, c in enumerate(cfgs)]
+        alone = [None if c.seed is None else torch.Generator().manual_seed(100 * trial + i) for i, c in enumerate(cfgs)]
+        got = choose_rows(logprobs, cfgs, mine)
+        for i, cfg in enumerate(cfgs):
+            if cfg.seed is None:  # the global generator: only that it is a possible token
+                assert torch.isfinite(logprobs[i, got[i]])
+                continue
+            want = choose(logits[i:i + 1], cfg, alone[i], logprobs[i:i + 1])
+            assert int(got[i]) == int(want), (trial, i, cfg)
+            assert torch.equal(mine[i].get_state(), alone[i].get_state())
 
 
 def test_greedy_is_argmax_at_every_step():

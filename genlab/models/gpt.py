@@ -33,6 +33,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from genlab.errors import GenlabError
+from genlab.models.gpt_decode import DecodePlan, decode_plan, fast_decoding, forward_rows
 from genlab.models.weights import load_weights, weights_path
 
 #: GELU variants: name → ``nn.GELU(approximate=…)``
@@ -69,6 +70,9 @@ class KVCache:
     v: torch.Tensor
     tokens: torch.Tensor  # (B, block) ids fed so far, to re-encode the window when it slides
     pos: int = 0  # how many positions are filled
+    #: the decode plan and per-layer views of k/v (genlab.models.gpt_decode), made on first use
+    plan: DecodePlan | None = None
+    views: CacheViews | None = None
 
 
 @dataclass
@@ -80,8 +84,8 @@ class SlotCache:
 
     k: torch.Tensor
     v: torch.Tensor
-    tokens: torch.Tensor  # (B, block)
-    pos: torch.Tensor  # (B,) long
+    tokens: list[list[int]]  # per row: the ids at positions 0 … pos-1
+    pos: list[int]  # per row: positions filled
     # set by GPT.feed_slots for the layers of one call:
     #: the rows fed (a slice reads the cache without copying)
     rows: slice | torch.Tensor = field(default_factory=lambda: slice(0, 0))
@@ -89,6 +93,22 @@ class SlotCache:
     write_at: torch.Tensor | None = None  # (k, T) where each new key goes (the spare position for padding)
     mask: torch.Tensor | None = None  # (k, 1, T, S) which cached positions each query may see
     seen: int = 0  # S: positions read by this call (the longest row's end)
+    plan: DecodePlan | None = None
+    views: CacheViews | None = None
+
+
+@dataclass
+class CacheViews:
+    """Per layer, the cache's keys and values ``(B, nh, S, hs)``, as views made once per cache (the decode
+    plan writes and reads them every step; indexing the 5-d tensor anew would cost calls of its own)."""
+
+    k: list[torch.Tensor]
+    v: list[torch.Tensor]
+    heads: torch.Tensor  # arange(nh)
+
+    @staticmethod
+    def of(k: torch.Tensor, v: torch.Tensor) -> CacheViews:
+        return CacheViews(list(k.unbind(0)), list(v.unbind(0)), torch.arange(k.shape[2], device=k.device))
 
 
 def active_dropout(module: nn.Dropout, x: torch.Tensor) -> torch.Tensor:
@@ -286,6 +306,8 @@ class GPT(nn.Module):
 
         The cache is updated in place (and returned). When it would overflow, the context slides:
         the newest ``max(block/2, T)`` tokens (at most ``block``) are re-encoded from position 0.
+        Without gradients the work goes through the decode plan (:mod:`genlab.models.gpt_decode`),
+        else through the blocks' own ``forward``.
         """
         T = tokens.shape[1]
         if cache.pos + T > self.block_size:
@@ -293,10 +315,28 @@ class GPT(nn.Module):
             keep = min(max(self.block_size // 2, T), self.block_size)
             tokens, T = context[:, -keep:], keep
             cache.pos = 0
-        cache.tokens[:, cache.pos:cache.pos + T] = tokens
-        hidden = self._run(tokens, cache)
-        cache.pos += T
-        return self.lm_head(hidden[:, -1]), cache  # (B, V)
+        start, end = cache.pos, cache.pos + T
+        cache.tokens[:, start:end] = tokens
+        if not fast_decoding(self):
+            hidden = self._run(tokens, cache)
+            cache.pos = end
+            return self.lm_head(hidden[:, -1]), cache  # (B, V)
+        if cache.plan is None:
+            cache.plan, cache.views = decode_plan(self), CacheViews.of(cache.k, cache.v)
+        plan, views = cache.plan, cache.views
+
+        def write_read(layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            views.k[layer].narrow(2, start, T).copy_(k.transpose(1, 2))
+            views.v[layer].narrow(2, start, T).copy_(v.transpose(1, 2))
+            return views.k[layer].narrow(2, 0, end), views.v[layer].narrow(2, 0, end)
+
+        bias = None
+        if T > 1:  # new query i (at position start+i) sees positions 0 … start+i
+            hidden_from = torch.ones(T, end, dtype=torch.bool, device=tokens.device).triu(diagonal=start + 1)
+            bias = plan.wpe.new_zeros(1, 1, T, end).masked_fill_(hidden_from, float("-inf"))
+        hidden = forward_rows(plan, tokens, plan.wpe[start:end], write_read, bias)  # (B, T, C)
+        cache.pos = end
+        return plan.head(hidden[:, -1]), cache  # (B, V)
 
     def step(self, tokens: torch.Tensor, cache: KVCache) -> tuple[torch.Tensor, KVCache]:
         return self.prefill(tokens[:, None], cache)
@@ -306,9 +346,7 @@ class GPT(nn.Module):
         c = self.config
         p = self.transformer.wte.weight
         shape = (c.n_layer, rows, c.n_head, c.block_size + 1, c.n_embd // c.n_head)  # + the spare position
-        return SlotCache(k=p.new_zeros(shape), v=p.new_zeros(shape),
-                         tokens=torch.zeros(rows, c.block_size, dtype=torch.long, device=p.device),
-                         pos=torch.zeros(rows, dtype=torch.long, device=p.device))
+        return SlotCache(k=p.new_zeros(shape), v=p.new_zeros(shape), tokens=[[] for _ in range(rows)], pos=[0] * rows)
 
     def feed_slots(self, cache: SlotCache, rows: list[int], chunks: list[list[int]]) -> torch.Tensor:
         """Feed each row in ``rows`` its own tokens after what it holds; the next-token logits ``[k, V]``.
@@ -321,40 +359,87 @@ class GPT(nn.Module):
         block = self.block_size
         chunks = [list(c) for c in chunks]
         for i, row in enumerate(rows):
-            pos = int(cache.pos[row])
+            pos = cache.pos[row]
             if pos + len(chunks[i]) > block:
-                context = cache.tokens[row, :pos].tolist() + chunks[i]
+                context = cache.tokens[row][:pos] + chunks[i]
                 chunks[i] = context[-min(max(block // 2, len(chunks[i])), block):]
                 cache.pos[row] = 0
-        out = torch.empty(len(rows), self.vocab_size, device=cache.pos.device)
         single = [i for i, c in enumerate(chunks) if len(c) == 1]
         longer = [i for i, c in enumerate(chunks) if len(c) > 1]
+        if not (single and longer):
+            return self._feed_rows(cache, rows, chunks)
+        out = torch.empty(len(rows), self.vocab_size, device=cache.k.device)
         for group in (single, longer):
-            if group:
-                out[group] = self._feed_rows(cache, [rows[i] for i in group], [chunks[i] for i in group]).float()
+            out[group] = self._feed_rows(cache, [rows[i] for i in group], [chunks[i] for i in group]).float()
         return out
 
     def _feed_rows(self, cache: SlotCache, rows: list[int], chunks: list[list[int]]) -> torch.Tensor:
-        device = cache.pos.device
+        """Each row's chunk (right-padded to the longest) at the row's own positions: logits ``[k, V]``."""
+        device = cache.k.device
         T = max(len(c) for c in chunks)
-        lengths = torch.tensor([len(c) for c in chunks], device=device)  # (k,)
+        starts = [cache.pos[r] for r in rows]
+        seen = max(p + len(c) for p, c in zip(starts, chunks))  # S: positions any query may look at
+        ragged = any(len(c) != T for c in chunks)
         tokens = torch.tensor([c + [0] * (T - len(c)) for c in chunks], device=device)  # (k, T) right-padded
         row_ids = torch.tensor(rows, device=device)
-        start = cache.pos[row_ids]  # (k,)
-        positions = start[:, None] + torch.arange(T, device=device)  # (k, T)
-        real = torch.arange(T, device=device)[None, :] < lengths[:, None]  # (k, T): not padding
-        seen = cache.seen = int((start + lengths).max())
-        cache.rows = slice(rows[0], rows[-1] + 1) if rows == list(range(rows[0], rows[-1] + 1)) else row_ids
-        cache.row_ids = row_ids
-        cache.write_at = torch.where(real, positions, self.block_size)  # padding → the spare position
-        cache.mask = (torch.arange(seen, device=device)[None, None, :] <= positions[:, :, None])[:, None]
-        for i, (row, chunk) in enumerate(zip(rows, chunks)):
-            cache.tokens[row, int(start[i]):int(start[i]) + len(chunk)] = tokens[i, :len(chunk)]
-        embedded = self.transformer.wpe.weight[positions.clamp(max=self.block_size - 1)]  # (k, T, C)
-        hidden = self._run(tokens, cache, positions=embedded)  # (k, T, C)
-        cache.pos[row_ids] = start + lengths
-        last = hidden[torch.arange(len(rows), device=device), lengths - 1]  # (k, C): each row's last real token
-        return self.lm_head(last)  # (k, V)
+        positions = torch.tensor(starts, device=device)[:, None] + torch.arange(T, device=device)  # (k, T)
+        write_at = positions
+        if ragged:  # padding → the spare position past the window, which no query ever sees
+            lengths = torch.tensor([len(c) for c in chunks], device=device)
+            real = torch.arange(T, device=device)[None, :] < lengths[:, None]  # (k, T): not padding
+            write_at = torch.where(real, positions, self.block_size)
+        visible = None  # (k, 1, T, S): which cached positions each query may see (None: all S)
+        if T > 1 or min(starts) != seen - 1:  # else every row is at the same position: nothing to hide
+            visible = (torch.arange(seen, device=device)[None, None, :] <= positions[:, :, None])[:, None]
+        if fast_decoding(self):
+            hidden = self._plan_rows(cache, rows, tokens, positions, write_at, seen, visible)
+        else:
+            cache.seen, cache.row_ids, cache.write_at = seen, row_ids, write_at
+            cache.rows = slice(rows[0], rows[-1] + 1) if rows == list(range(rows[0], rows[-1] + 1)) else row_ids
+            cache.mask = visible if visible is not None else torch.ones(1, 1, T, seen, dtype=torch.bool, device=device)
+            embedded = self.transformer.wpe.weight[positions.clamp(max=self.block_size - 1)]  # (k, T, C)
+            hidden = self._run(tokens, cache, positions=embedded)
+        for row, chunk in zip(rows, chunks):
+            _record(cache, row, chunk)
+        ends = torch.tensor([len(c) - 1 for c in chunks], device=device)
+        last = hidden[torch.arange(len(rows), device=device), ends]  # (k, C): each row's last real token
+        head = cache.plan.head if fast_decoding(self) else self.lm_head
+        return head(last)  # (k, V)
+
+    def _plan_rows(self, cache: SlotCache, rows: list[int], tokens: torch.Tensor, positions: torch.Tensor,
+                   write_at: torch.Tensor, seen: int, visible: torch.Tensor | None) -> torch.Tensor:
+        """:meth:`_feed_rows` through the decode plan: the final LayerNorm's output ``[k, T, C]``."""
+        if cache.plan is None:
+            cache.plan, cache.views = decode_plan(self), CacheViews.of(cache.k, cache.v)
+        plan, views, device = cache.plan, cache.views, cache.k.device
+        row_ids = torch.tensor(rows, device=device)
+        first = rows[0]
+        if rows == list(range(first, first + len(rows))):  # a block of slots: read it in place
+            def read(view: torch.Tensor) -> torch.Tensor:
+                return view.narrow(0, first, len(rows)).narrow(2, 0, seen)
+        else:
+            def read(view: torch.Tensor) -> torch.Tensor:
+                return view.narrow(2, 0, seen).index_select(0, row_ids)
+        where = (row_ids[:, None, None], views.heads, write_at[:, :, None])  # broadcast to (k, T, nh)
+
+        def write_read(layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            views.k[layer].index_put_(where, k)
+            views.v[layer].index_put_(where, v)
+            return read(views.k[layer]), read(views.v[layer])
+
+        bias = None
+        if visible is not None:
+            bias = plan.wpe.new_zeros(visible.shape).masked_fill_(~visible, float("-inf"))
+        embedded = plan.wpe[positions.clamp(max=self.block_size - 1)]  # (k, T, C)
+        return forward_rows(plan, tokens, embedded, write_read, bias)
+
+
+def _record(cache: SlotCache, row: int, chunk: list[int]) -> None:
+    """``chunk`` now fills ``row``'s positions from its ``pos`` on."""
+    fed = cache.tokens[row]
+    del fed[cache.pos[row]:]
+    fed.extend(chunk)
+    cache.pos[row] = len(fed)
 
 
 def build(model_config: dict[str, Any]) -> GPT:

@@ -16,8 +16,9 @@ slots and TGI do:
   once, and its slot is taken by the next waiting row in the same iteration.
 
 Sampling is per row, with each row's own temperature, top-k, top-p, stop strings, ``max_tokens`` and
-logprobs, exactly as ``genlab.generate.stream`` does for a request alone (the same ``choose`` and
-``StreamDecoder``), and each row draws from its own seeded ``torch.Generator``: what a row samples
+logprobs, exactly as ``genlab.generate.stream`` does for a request alone (``choose_rows`` filters every
+row at once and gives each row what ``choose`` gives it alone, bit for bit; the same ``StreamDecoder``),
+and each row draws from its own seeded ``torch.Generator``: what a row samples
 never depends on its neighbours' draws, nor on when the batch had room for it. Choice 0 of a request
 uses the request's seed itself, so a one-choice request gives what ``genlab generate --seed`` gives;
 choice ``i`` uses a seed derived from it and ``i`` (the unbatched server draws all ``n`` choices from
@@ -25,7 +26,8 @@ one generator instead, so there choices 1… differ).
 
 What a batch can change is floating-point rounding: batched matrix products may sum in another order
 than batch-1 ones (scores differ by ~1e-7), so two candidates whose probabilities differ by less than
-that could swap (vLLM documents the same for its batches). genlab therefore guarantees identical
+that could swap (vLLM documents the same for its batches). A GPT's one-token steps go through its
+decode plan alone and in a batch alike (``genlab.models.gpt_decode``). genlab therefore guarantees identical
 tokens alone and in a batch for identical scores, and its tests check that greedy and seeded requests
 give the same tokens alone and inside a batch of 8 on its test models (GPT, LSTM, Markov).
 """
@@ -46,12 +48,12 @@ from genlab.generate import (
     StreamDecoder,
     TokenInfo,
     _safe_log_softmax,
-    choose,
+    choose_rows,
     constrained_logprobs,
     grammar_masks,
 )
 from genlab.serve.errors import APIError, log
-from genlab.serve.generation import ChoiceStream, JobEvents, prompt_start
+from genlab.serve.generation import ChoiceStream, JobEvents, Outbox, prompt_start
 from genlab.serve.registry import ServedModel
 from genlab.serve.slots import SlotStates, slot_states
 from genlab.tokenizers import EOS_ID
@@ -100,6 +102,7 @@ class Batcher:
         self._rows: list[_Row | None] = [None] * max_batch
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._outbox = Outbox()  # one hand-off to the event loop per iteration, not per event
 
     @property
     def running(self) -> int:
@@ -108,7 +111,7 @@ class Batcher:
 
     def submit(self, work: ChoiceStream, on_done: Any) -> JobEvents:
         """Queue a request's rows; its events arrive on the returned job (on the calling event loop)."""
-        job = JobEvents(on_done)
+        job = JobEvents(on_done, self._outbox)
         with self._cond:
             if self._closed:
                 raise RuntimeError("the batcher has shut down")
@@ -151,12 +154,15 @@ class Batcher:
                     log.error("batched generation failed", exc_info=exc)
                     for row in [r for r in (*self._rows, *self._waiting) if r is not None]:
                         self._fail(row.request, exc)
+                finally:
+                    self._outbox.flush()
         gone = APIError(503, "the server is shutting down; retry on another server or later", type="server_error",
                         code="shutting_down")
         for job, _ in self._incoming:
             job.end(gone)
         for row in [*self._waiting, *(r for r in self._rows if r is not None)]:
             self._fail(row.request, gone)
+        self._outbox.flush()
 
     def _accept(self, job: JobEvents, work: ChoiceStream) -> None:
         """Tokenize a request's prompts, announce them, and line up one row per choice."""
@@ -222,7 +228,8 @@ class Batcher:
         active = [r for r in self._rows if r is not None]
         joining = [r for r in active if r.fed < len(r.prompt)]
         running = [r for r in active if r.next_token is not None]
-        chosen: list[tuple[_Row, torch.Tensor]] = []
+        rows: list[_Row] = []
+        scores: list[torch.Tensor] = []
         if joining:
             budget, fed_rows, chunks = self.prefill_budget, [], []
             for row in joining:
@@ -233,15 +240,19 @@ class Batcher:
                 chunks.append(row.prompt[row.fed:row.fed + size])
                 budget -= size
             logits = slots.feed([r.slot for r in fed_rows], chunks)
+            ready = []
             for i, (row, chunk) in enumerate(zip(fed_rows, chunks)):
                 row.fed += len(chunk)
                 if row.fed == len(row.prompt):
-                    chosen.append((row, logits[i]))
+                    ready.append(i)
+            if ready:
+                rows += [fed_rows[i] for i in ready]
+                scores.append(logits[ready])
         if running:
-            logits = slots.feed([r.slot for r in running], [[r.next_token] for r in running])
-            chosen += [(row, logits[i]) for i, row in enumerate(running)]
-        if chosen:
-            self._choose([row for row, _ in chosen], torch.stack([lg for _, lg in chosen]))
+            rows += running
+            scores.append(slots.feed([r.slot for r in running], [[r.next_token] for r in running]))
+        if rows:
+            self._choose(rows, scores[0] if len(scores) == 1 else torch.cat(scores))
 
     def _choose(self, rows: list[_Row], logits: torch.Tensor) -> None:
         """Pick each row's next token with its own settings and generator, and send what became final."""
@@ -253,10 +264,7 @@ class Batcher:
         if any(row.constraint is not None for row in rows):
             allowed = grammar_masks([row.constraint for row in rows], logprobs.shape[-1], logprobs.device)
             logprobs = constrained_logprobs(logprobs, allowed)
-        picked = []
-        for i, row in enumerate(rows):
-            picked.append(choose(logits[i:i + 1], row.request.cfg, row.generator, logprobs[i:i + 1]))
-        nxt = torch.cat(picked)
+        nxt = choose_rows(logprobs, [row.request.cfg for row in rows], [row.generator for row in rows])
         chosen = logprobs.gather(-1, nxt.unsqueeze(-1)).squeeze(-1)
         pairs = torch.stack([nxt.double(), chosen.double()], dim=-1).tolist()  # one copy to the host
         most = max(row.request.cfg.top_logprobs for row in rows)

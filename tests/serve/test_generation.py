@@ -11,7 +11,7 @@ import pytest
 
 from genlab.generate import Delta, SamplingConfig, complete
 from genlab.serve import load_runs
-from genlab.serve.generation import GenerationJob, PromptStart, generate_choices
+from genlab.serve.generation import GenerationJob, JobEvents, Outbox, PromptStart, generate_choices
 
 
 class ManualScheduler:
@@ -74,3 +74,36 @@ def test_a_cancelled_job_stops_and_frees_its_slot_once(markov_run: Path) -> None
 
     asyncio.run(scenario())
     assert released == [1]
+
+
+def test_an_outbox_hands_over_events_in_order_only_when_flushed() -> None:
+    """A batcher posts an iteration's events for many jobs and wakes the event loop once."""
+    async def scenario() -> tuple[list, list, list]:
+        outbox = Outbox()
+        released: list[int] = []
+        a, b = JobEvents(lambda: released.append(1), outbox), JobEvents(lambda: released.append(2), outbox)
+
+        def produce() -> None:  # the computing thread
+            for i in range(3):
+                a.send(("a", i))
+                b.send(("b", i))
+            a.end()
+
+        await asyncio.get_running_loop().run_in_executor(None, produce)
+        await asyncio.sleep(0.01)
+        assert not a._items and not b._items and released == [1]  # nothing delivered yet; the slot is free at once
+        outbox.flush()
+        got_a = [e async for e in a.events()]
+        b.send(("b", 3))
+        b.end(RuntimeError("boom"))
+        outbox.flush()
+        got_b = []
+        with pytest.raises(RuntimeError, match="boom"):
+            async for e in b.events():
+                got_b.append(e)
+        return got_a, got_b, released
+
+    got_a, got_b, released = asyncio.run(scenario())
+    assert got_a == [("a", i) for i in range(3)]
+    assert got_b == [("b", i) for i in range(4)]
+    assert released == [1, 2]
