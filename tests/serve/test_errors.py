@@ -156,7 +156,7 @@ def test_playground_page_and_assets_are_served_locally(make_client) -> None:
     page = client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "default-src 'self'" in page.headers["content-security-policy"]
-    for asset in ("/static/app.js", "/static/style.css"):
+    for asset in ("/static/app.js", "/static/tools.js", "/static/style.css"):
         assert client.get(asset).status_code == 200 and asset in page.text
     assert "http://" not in page.text and "https://" not in page.text  # no CDN
     assert_error(client.get("/static/../registry.py"), 404)

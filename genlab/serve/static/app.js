@@ -242,6 +242,12 @@ async function generate() {
   let path;
   let reply = "";
   let read;
+  let message = "";
+  let before = 0;
+  let failed = false;
+  const added = [];  // the bubbles of this turn, taken back when the request fails
+  const calls = [];
+  const cards = [];
   if (mode() === "complete") {
     const prompt = $("prompt").value;
     if (!prompt) { setState("error", "type a prompt first"); return; }
@@ -256,16 +262,27 @@ async function generate() {
     target = output;
     read = (choice) => ({ text: choice.text || "", tokens: completionTokens(choice.logprobs) });
   } else {
-    const message = $("message").value.trim();
-    if (!message) { setState("error", "type a message first"); return; }
+    message = $("message").value.trim();
+    const last = session.history[session.history.length - 1];
+    const followUp = !message && last !== undefined && last.role === "tool";  // the model reads the tools' results
+    if (!message && !followUp) { setState("error", "type a message first"); return; }
+    try { Object.assign(body, toolFields(followUp)); } catch (err) { setState("error", err.message); return; }
     path = "/v1/chat/completions";
-    session.history.push({ role: "user", content: message });
+    before = session.history.length;
+    if (message) {
+      session.history.push({ role: "user", content: message });
+      added.push(addBubble("user", message).parentElement);
+      $("message").value = "";
+    }
     const messages = chatMessages(session.history);
     Object.assign(body, { messages, logprobs: true, top_logprobs: alternatives });
-    addBubble("user", message);
     target = addBubble("assistant", "");
-    $("message").value = "";
-    read = (choice) => ({ text: (choice.delta && choice.delta.content) || "", tokens: chatTokens(choice.logprobs) });
+    added.push(target.parentElement);
+    read = (choice) => {
+      const pieces = choice.delta && choice.delta.tool_calls;
+      if (pieces) showCallPieces(target.parentElement, calls, cards, pieces);
+      return { text: (choice.delta && choice.delta.content) || "", tokens: chatTokens(choice.logprobs) };
+    };
   }
   const controller = new AbortController();
   session.controller = controller;
@@ -286,15 +303,47 @@ async function generate() {
     setState("done", "done (" + (finish || "?") + "): " + stats.text());
   } catch (err) {
     if (err.name === "AbortError") setState("done", "stopped: " + stats.text());
-    else setState("error", String(err.message || err));
+    else { failed = true; setState("error", String(err.message || err)); }
   } finally {
     session.controller = null;
-    if (mode() === "chat" && path === "/v1/chat/completions") {
-      const asked = chatMessages(session.history);
-      session.history.push({ role: "assistant", content: reply });
-      if (reply) addRating(target, asked, reply);
-    }
+    if (path === "/v1/chat/completions") finishChatTurn();
   }
+
+  // A failed request leaves no trace in the conversation (its message goes back in the box to retry);
+  // a turn that called tools waits for their results; a text answer can be rated.
+  function finishChatTurn() {
+    if (failed) {
+      session.history.length = before;
+      for (const bubble of added) bubble.remove();
+      if (message && !$("message").value) $("message").value = message;
+      return;
+    }
+    const asked = chatMessages(session.history);
+    if (finish === "tool_calls" && calls.length) {
+      session.history.push({ role: "assistant", content: reply || null, tool_calls: calls });
+      offerResults(cards, calls, sendToolResults);
+      return;
+    }
+    session.history.push({ role: "assistant", content: reply });
+    if (reply) addRating(target, asked, reply);
+  }
+}
+
+function showCallPieces(bubble, calls, cards, pieces) {
+  mergeToolCallPieces(calls, pieces);
+  for (const piece of pieces) {
+    const call = calls[piece.index];
+    if (cards[piece.index]) cards[piece.index].update(call);
+    else cards[piece.index] = addCallCard(bubble, call);
+  }
+}
+
+// The person's results for a turn's calls: appended as role "tool" messages, then the model goes on.
+function sendToolResults(results) {
+  if (session.controller) return false;
+  session.history.push(...results);
+  generate();
+  return true;
 }
 
 // ---- feedback: 👍/👎 on an answer, or a pick between two answers (kept in RUN/feedback.jsonl) --------
@@ -339,7 +388,7 @@ async function compareTwo() {
   const history = session.history.concat([{ role: "user", content: message }]);
   let body;
   try {
-    body = Object.assign(samplingFields(), { messages: chatMessages(history), n: 2, stream: false });
+    body = Object.assign(samplingFields(), { messages: chatMessages(history), n: 2, stream: false }, toolFields(false));
   } catch (err) { setState("error", err.message); return; }
   if (!body.temperature) body.temperature = 1.0;  // two greedy answers would be the same
   setState("generating", "answering twice\u2026");
@@ -347,25 +396,38 @@ async function compareTwo() {
     const response = await fetch("/v1/chat/completions", { method: "POST", headers: headers(), body: JSON.stringify(body) });
     if (!response.ok) throw new Error(await errorMessage(response));
     const out = await response.json();
-    const [a, b] = out.choices.map((c) => c.message.content);
+    const [a, b] = out.choices.map((c) => answerText(c.message));
+    const [messageA, messageB] = out.choices.map((c) => c.message);
     $("pick-a").textContent = a;
     $("pick-b").textContent = b;
     $("pick").hidden = false;
     setState("done", "pick the better answer");
-    const choose = async (better, worse) => {
+    const withCalls = [messageA, messageB].some((m) => m.tool_calls && m.tool_calls.length);
+    const choose = async (better, worse, picked) => {
       $("pick").hidden = true;
       try {
-        if (better !== worse) await sendFeedback({ prompt: chatMessages(history), chosen: better, rejected: worse });
+        const saved = better !== worse && !withCalls;  // preference pairs are text answers
+        if (saved) await sendFeedback({ prompt: chatMessages(history), chosen: better, rejected: worse });
         $("message").value = "";
         addBubble("user", message);
-        addBubble("assistant", better);
-        session.history = history.concat([{ role: "assistant", content: better }]);
-        setState("done", better === worse ? "both answers were the same" : "feedback saved (pick)");
+        const shown = addBubble("assistant", picked.content || "");
+        const calls = picked.tool_calls || [];
+        session.history = history.concat([calls.length ? { role: "assistant", content: picked.content || null,
+          tool_calls: calls } : { role: "assistant", content: better }]);
+        if (calls.length) offerResults(calls.map((c) => addCallCard(shown.parentElement, c)), calls, sendToolResults);
+        setState("done", better === worse ? "both answers were the same" : saved ? "feedback saved (pick)"
+          : "picked (feedback is saved for text answers only)");
       } catch (err) { setState("error", String(err.message || err)); }
     };
-    $("pick-a-button").onclick = () => choose(a, b);
-    $("pick-b-button").onclick = () => choose(b, a);
+    $("pick-a-button").onclick = () => choose(a, b, messageA);
+    $("pick-b-button").onclick = () => choose(b, a, messageB);
   } catch (err) { setState("error", String(err.message || err)); }
+}
+
+// A non-streamed answer as one line of text: its content, then each call it makes.
+function answerText(message) {
+  const calls = (message.tool_calls || []).map((c) => "\u2192 " + c.function.name + "(" + c.function.arguments + ")");
+  return [message.content || ""].concat(calls).filter((s) => s).join("\n");
 }
 
 function addBubble(role, text) {
@@ -394,6 +456,7 @@ function showMode() {
   const chat = mode() === "chat";
   $("chat-pane").hidden = !chat;
   $("compare").hidden = !chat;
+  $("tools-box").hidden = !chat;
   $("complete-pane").hidden = chat;
   $("output").hidden = chat;
 }
@@ -411,6 +474,8 @@ function init() {
   $("stop-button").addEventListener("click", () => session.controller && session.controller.abort());
   $("clear").addEventListener("click", clearAll);
   $("compare").addEventListener("click", compareTwo);
+  $("add-tool").addEventListener("click", () => addToolEditor(null).querySelector(".tool-name").focus());
+  $("calculator-preset").addEventListener("click", () => addToolEditor(CALCULATOR_PRESET));
   $("api-key").addEventListener("change", () => { saveSettings(); refreshModels(); });
   $("key-form").addEventListener("submit", (e) => { e.preventDefault(); saveSettings(); refreshModels(); });
   for (const box of ["prompt", "message"]) {
