@@ -8,7 +8,8 @@ its end-of-turn token (``finish_reason: "stop"``); a plain language model gets t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -19,13 +20,13 @@ from genlab.errors import GenlabError
 from genlab.generate import TokenInfo
 from genlab.serve.body import read_json_object
 from genlab.serve.errors import APIError
-from genlab.serve.generation import GenerationJob, PromptStart, collect_answer, generate_choices
+from genlab.serve.generation import GenerationJob, JobEvents, PromptStart, collect_answer, generate_choices
 from genlab.serve.logprobs import chat_logprobs
 from genlab.serve.registry import ServedModel
 from genlab.serve.schemas import ChatCompletionRequest, parse_request
 from genlab.serve.shapes import response_head, usage
 from genlab.serve.sse import sse_response
-from genlab.serve.state import require_api_key, serve_state
+from genlab.serve.state import ServeState, require_api_key, serve_state
 
 router = APIRouter(dependencies=[Depends(require_api_key)])
 
@@ -44,10 +45,42 @@ class _ReplyStart:
         return text
 
 
-@router.post("/v1/chat/completions")
-async def create_chat_completion(request: Request) -> Response:
-    state = serve_state(request)
-    req = parse_request(ChatCompletionRequest, await read_json_object(request, state.limits.max_body_bytes))
+@dataclass
+class ChatAnswer:
+    """A chat completion that has started generating: read it whole (:meth:`body`) or as chunks (:meth:`chunks`).
+
+    ``/v1/chat/completions`` sends either as it is; ``/v1/responses`` translates them into its own shapes,
+    so both endpoints share one path from request to tokens.
+    """
+
+    job: JobEvents
+    served: ServedModel
+    head: dict[str, Any]
+    n: int
+    want_logprobs: bool
+    include_usage: bool
+
+    async def body(self, disconnected: Callable[[], Awaitable[bool]]) -> dict[str, Any] | None:
+        """The ``chat.completion`` object; None when the client went away first."""
+        result = await collect_answer(self.job, self.n, disconnected)
+        if result is None:
+            return None
+        choices = [{
+            "index": c.index,
+            "message": {"role": "assistant", "content": "".join(c.text).lstrip(), "refusal": None},
+            "logprobs": chat_logprobs(c.tokens, self.served.tokenizer) if self.want_logprobs else None,
+            "finish_reason": c.finish_reason,
+        } for c in result.choices]
+        return {**self.head, "choices": choices, "usage": usage(result.prompt_tokens, result.completion_tokens)}
+
+    def chunks(self) -> AsyncIterator[dict[str, Any]]:
+        """The ``chat.completion.chunk`` objects, as they are generated."""
+        chunk_head = {**self.head, "object": "chat.completion.chunk"}
+        return _chunks(self.job, chunk_head, self.served, self.n, self.want_logprobs, self.include_usage)
+
+
+async def start_chat(state: ServeState, req: ChatCompletionRequest) -> ChatAnswer:
+    """Check ``req``, put the conversation in the model's template and start generating (429/503 when full)."""
     served = state.language_model(req.model)
     req.check(state.limits)
     try:
@@ -55,24 +88,24 @@ async def create_chat_completion(request: Request) -> Response:
     except GenlabError as exc:  # e.g. a role the run's chat template has no turn for
         raise APIError(400, str(exc), param="messages", code="invalid_value") from exc
     n = req.n or 1
-    want_logprobs = bool(req.logprobs)
     cfg = req.sampling(state.limits.max_tokens_cap, top_logprobs=req.top_logprobs or 0, extra_stops=turn.stop)
     cfg.stop_ids = turn.stop_ids
     job = await state.start(lambda: generate_choices(served, [turn.prompt], n, cfg))
     head = response_head("chatcmpl", "chat.completion", served.id)
+    return ChatAnswer(job, served, head, n, bool(req.logprobs), req.include_usage)
+
+
+@router.post("/v1/chat/completions")
+async def create_chat_completion(request: Request) -> Response:
+    state = serve_state(request)
+    req = parse_request(ChatCompletionRequest, await read_json_object(request, state.limits.max_body_bytes))
+    answer = await start_chat(state, req)
     if req.stream:
-        chunk_head = {**head, "object": "chat.completion.chunk"}
-        return sse_response(_chunks(job, chunk_head, served, n, want_logprobs, req.include_usage), job.cancel)
-    result = await collect_answer(job, n, request.is_disconnected)
-    if result is None:
+        return sse_response(answer.chunks(), answer.job.cancel)
+    body = await answer.body(request.is_disconnected)
+    if body is None:
         return Response(status_code=499)  # nginx's "client closed request": nobody reads it
-    choices = [{
-        "index": c.index,
-        "message": {"role": "assistant", "content": "".join(c.text).lstrip(), "refusal": None},
-        "logprobs": chat_logprobs(c.tokens, served.tokenizer) if want_logprobs else None,
-        "finish_reason": c.finish_reason,
-    } for c in result.choices]
-    return JSONResponse({**head, "choices": choices, "usage": usage(result.prompt_tokens, result.completion_tokens)})
+    return JSONResponse(body)
 
 
 async def _chunks(job: GenerationJob, head: dict[str, Any], served: ServedModel, n: int, want_logprobs: bool,
