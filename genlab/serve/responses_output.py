@@ -190,18 +190,20 @@ class ResponseEvents:
                 self._finish_reason = choice["finish_reason"]
         return events
 
+    def _open_message(self) -> list[dict[str, Any]]:
+        self._message = message_item(new_id("msg"), "in_progress", None)
+        self._message_logprobs = []
+        self.items.append(self._message)
+        index = len(self.items) - 1
+        added = self._event("response.output_item.added", output_index=index,
+                            item=message_item(self._message["id"], "in_progress", None))
+        self._message["content"].append(_text_part("", None))
+        return [added, self._event("response.content_part.added", item_id=self._message["id"], output_index=index,
+                                   content_index=0, part=_text_part("", None))]
+
     def _text(self, text: str, logprobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        events = []
-        if self._message is None:
-            self._message = message_item(new_id("msg"), "in_progress", None)
-            self._message_logprobs = []
-            self.items.append(self._message)
-            index = len(self.items) - 1
-            events.append(self._event("response.output_item.added", output_index=index,
-                                      item=message_item(self._message["id"], "in_progress", None)))
-            self._message["content"].append(_text_part("", None))
-            events.append(self._event("response.content_part.added", item_id=self._message["id"], output_index=index,
-                                      content_index=0, part=_text_part("", None)))
+        events = self._open_message() if self._message is None else []
+        assert self._message is not None
         self._message["content"][0]["text"] += text
         self._message_logprobs += logprobs
         events.append(self._event("response.output_text.delta", item_id=self._message["id"],
@@ -256,16 +258,12 @@ class ResponseEvents:
         status, details = outcome(self._finish_reason)
         events = []
         if not self.items:
-            events += self._text_open_empty()
+            events += self._open_message()
         events += self._close_message(status) + self._close_calls()
         self.response = self.shape.response(status, [dict(item) for item in self.items],
                                             response_usage(self._usage), details)
         events.append(self._event(f"response.{status}", response=self.response))
         return events
-
-    def _text_open_empty(self) -> list[dict[str, Any]]:
-        events = self._text("", [])
-        return events[:-1]  # the item and its part, without an empty delta
 
     def fail(self, error: APIError) -> list[dict[str, Any]]:
         """An ``error`` event, then ``response.failed`` with what was produced so far."""

@@ -1,0 +1,152 @@
+"""``/v1/responses`` through the official ``openai`` client against a live ``genlab serve``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from genlab import chat
+from genlab.tokenizers import load as load_tokenizer
+
+MODEL = "markov-char"
+
+
+@pytest.fixture(scope="module")
+def client(server, api_key: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.api, api_key=api_key, max_retries=0, timeout=60)
+
+
+def _prompt_tokens(lm_runs: list[Path], model_id: str, messages: list[dict]) -> int:
+    """What the plain-text chat template makes of ``messages``, in the run's tokens."""
+    tokenizer = load_tokenizer(next(r for r in lm_runs if r.name == model_id) / "tokenizer.json")
+    return len(tokenizer.encode(chat.render(messages)))
+
+
+def test_string_input_gives_output_text_and_usage(client: openai.OpenAI, lm_runs: list[Path]) -> None:
+    out = client.responses.create(model=MODEL, input="the cat", max_output_tokens=20, temperature=0)
+    assert out.id.startswith("resp_") and out.object == "response" and out.model == MODEL
+    assert out.status in ("completed", "incomplete") and isinstance(out.output_text, str)
+    (item,) = out.output
+    assert item.type == "message" and item.role == "assistant" and item.id.startswith("msg_")
+    assert item.content[0].text == out.output_text and out.output_text == out.output_text.lstrip()
+    assert "\nUser:" not in out.output_text
+    assert out.usage.input_tokens == _prompt_tokens(lm_runs, MODEL, [{"role": "user", "content": "the cat"}])
+    assert out.usage.total_tokens == out.usage.input_tokens + out.usage.output_tokens
+    assert (out.temperature, out.top_p, out.max_output_tokens, out.text.format.type) == (0.0, 1.0, 20, "text")
+
+
+def test_message_list_and_instructions_make_the_chat_prompt(client: openai.OpenAI, lm_runs: list[Path]) -> None:
+    items = [{"role": "user", "content": [{"type": "input_text", "text": "안녕하세요?"}]},
+             {"role": "assistant", "content": "반갑습니다."},
+             {"type": "message", "role": "user", "content": "오늘 날씨는?"}]
+    out = client.responses.create(model=MODEL, input=items, instructions="Be brief.", max_output_tokens=15,
+                                  temperature=0)
+    expected = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "안녕하세요?"},
+                {"role": "assistant", "content": "반갑습니다."}, {"role": "user", "content": "오늘 날씨는?"}]
+    assert out.usage.input_tokens == _prompt_tokens(lm_runs, MODEL, expected)
+    assert out.instructions == "Be brief."
+
+
+def test_previous_response_id_continues_the_conversation(client: openai.OpenAI, lm_runs: list[Path]) -> None:
+    first = client.responses.create(model=MODEL, input="a dog", instructions="Be brief.", max_output_tokens=12,
+                                    temperature=0)
+    second = client.responses.create(model=MODEL, input="and the cat?", previous_response_id=first.id,
+                                     max_output_tokens=12, temperature=0)
+    # the first exchange comes before the new input; the first response's instructions do not carry over
+    conversation = [{"role": "user", "content": "a dog"}, {"role": "assistant", "content": first.output_text},
+                    {"role": "user", "content": "and the cat?"}]
+    assert second.usage.input_tokens == _prompt_tokens(lm_runs, MODEL, conversation)
+    assert second.previous_response_id == first.id and second.instructions is None
+    third = client.responses.create(model=MODEL, input="ok", previous_response_id=second.id, max_output_tokens=5,
+                                    temperature=0, stream=True)
+    final = [e for e in third if e.type in ("response.completed", "response.incomplete")][-1].response
+    conversation += [{"role": "assistant", "content": second.output_text}, {"role": "user", "content": "ok"}]
+    assert final.usage.input_tokens == _prompt_tokens(lm_runs, MODEL, conversation)
+
+
+@pytest.mark.parametrize("model_id", ["markov-char", "markov-bpe", "gpt-tiny"])
+def test_streaming_events_come_in_order_and_deltas_make_the_output_text(client: openai.OpenAI, model_id: str,
+                                                                          lm_runs: list[Path]) -> None:
+    if model_id not in {r.name for r in lm_runs}:
+        pytest.skip("the GPT family is not installed")
+    args = dict(model=model_id, input="안녕하세요, ", max_output_tokens=30, temperature=0)
+    whole = client.responses.create(**args)
+    events = list(client.responses.create(stream=True, **args))
+    kinds = [e.type for e in events]
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert kinds[:4] == ["response.created", "response.in_progress", "response.output_item.added",
+                         "response.content_part.added"]
+    assert kinds[-4:] == ["response.output_text.done", "response.content_part.done", "response.output_item.done",
+                          f"response.{whole.status}"]
+    assert set(kinds[4:-4]) <= {"response.output_text.delta"}
+    final = events[-1].response
+    deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert deltas == final.output_text == events[-4].text == whole.output_text  # greedy: the same text
+    if model_id == "markov-bpe":  # no delta splits a character, even where BPE tokens do
+        assert all("\ufffd" not in e.delta for e in events if e.type == "response.output_text.delta")
+    assert final.usage.output_tokens == whole.usage.output_tokens and final.id == events[0].response.id
+    with client.responses.stream(**args) as stream:  # the client's helper; it finalises completed responses only
+        last = list(stream)[-1]
+        assert last.type == f"response.{whole.status}" and last.response.output_text == whole.output_text
+        if whole.status == "completed":
+            assert stream.get_final_response().output_text == whole.output_text
+
+
+def test_max_output_tokens_cuts_the_answer_as_incomplete(client: openai.OpenAI) -> None:
+    args = dict(model=MODEL, input="hello world", temperature=0)
+    long = client.responses.create(max_output_tokens=60, **args)
+    assert long.usage.output_tokens > 2, "the greedy answer is too short to cut"
+    cut = client.responses.create(max_output_tokens=2, **args)
+    assert cut.status == "incomplete" and cut.incomplete_details.reason == "max_output_tokens"
+    assert cut.output[0].status == "incomplete" and cut.usage.output_tokens == 2
+    assert long.output_text.startswith(cut.output_text)
+
+
+def test_stored_responses_can_be_retrieved_and_deleted(client: openai.OpenAI) -> None:
+    out = client.responses.create(model=MODEL, input="the model", max_output_tokens=8, metadata={"run": "t1"})
+    got = client.responses.retrieve(out.id)
+    assert got.id == out.id and got.output_text == out.output_text and got.metadata == {"run": "t1"}
+    client.responses.delete(out.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(out.id)
+    with pytest.raises(openai.BadRequestError) as err:
+        client.responses.create(model=MODEL, input="more", previous_response_id=out.id)
+    assert err.value.code == "previous_response_not_found"
+    unstored = client.responses.create(model=MODEL, input="the model", max_output_tokens=8, store=False)
+    assert unstored.store is False
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(unstored.id)
+
+
+def test_unknown_previous_response_is_a_400_naming_it(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as err:
+        client.responses.create(model=MODEL, input="hi", previous_response_id="resp_nope")
+    assert err.value.status_code == 400 and err.value.code == "previous_response_not_found"
+    assert err.value.param == "previous_response_id" and "resp_nope" in err.value.message
+
+
+@pytest.mark.parametrize(("extra", "param"), [
+    (dict(input=[{"role": "user", "content": [{"type": "input_image", "image_url": "https://x/y.png"}]}]),
+     "input[0].content[0].type"),
+    (dict(conversation="conv_1"), "conversation"),
+    (dict(max_output_tokens=100_000), "max_output_tokens"),
+    (dict(tools=[{"type": "web_search"}]), "tools[0].type"),
+    (dict(temperature=2.5), "temperature"),
+    (dict(model="no-such-run"), "model"),
+])
+def test_bad_requests_are_errors_naming_the_field(client: openai.OpenAI, extra: dict, param: str) -> None:
+    with pytest.raises(openai.APIStatusError) as err:
+        client.responses.create(**{"model": MODEL, "input": "hi", **extra})
+    assert err.value.status_code in (400, 404) and err.value.param == param
+
+
+def test_the_api_key_is_enforced(server) -> None:
+    wrong = openai.OpenAI(base_url=server.api, api_key="wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        wrong.responses.create(model=MODEL, input="hi")
+    with pytest.raises(openai.AuthenticationError):
+        wrong.responses.retrieve("resp_x")
+    assert httpx.post(server.api + "/responses", json={"model": MODEL, "input": "hi"}).status_code == 401
