@@ -8,8 +8,8 @@ constrained decoding, tool calls) the Responses API can too, with nothing decode
 
 Arguments we cannot honour are refused with a 400 naming them (background mode, reasoning effort,
 hosted tools, images, ``truncation: "auto"``); request metadata (``user``, ``metadata``,
-``prompt_cache_key``, …) is accepted and echoed. ``seed`` and ``top_k`` are accepted as genlab
-extensions, as on the other endpoints.
+``prompt_cache_key``, …) is accepted and echoed. ``seed``, ``top_k`` and ``ignore_eos`` are accepted
+as genlab extensions, as on the other endpoints.
 """
 
 from __future__ import annotations
@@ -82,6 +82,7 @@ class ResponsesRequest(BaseModel):
     # genlab extensions, as on /v1/chat/completions
     seed: int | None = Field(None, ge=-(2**63), lt=2**64)
     top_k: int | None = None
+    ignore_eos: bool | None = None
 
     def check(self, limits: ServeLimits) -> None:
         """Refuse what the chat path would misread or cannot do, naming the Responses field."""
@@ -272,6 +273,7 @@ def chat_request(req: ResponsesRequest, messages: Sequence[dict[str, Any]]) -> d
         "top_p": req.top_p,
         "seed": req.seed,
         "top_k": req.top_k,
+        "ignore_eos": req.ignore_eos,
         "response_format": chat_response_format(req.text.format if req.text else None),
         "tools": chat_tools(req.tools),
         "tool_choice": chat_tool_choice(req.tool_choice),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -150,3 +151,25 @@ def test_the_api_key_is_enforced(server) -> None:
     with pytest.raises(openai.AuthenticationError):
         wrong.responses.retrieve("resp_x")
     assert httpx.post(server.api + "/responses", json={"model": MODEL, "input": "hi"}).status_code == 401
+
+
+def test_a_full_line_is_429_and_a_dropped_stream_frees_its_slot(markov_run: Path, tmp_path: Path,
+                                                                 start_server) -> None:
+    flags = ("--max-concurrency", "1", "--max-queue", "0", "--max-tokens-cap", "1000000")
+    with start_server([markov_run], tmp_path, *flags) as srv:
+        client = openai.OpenAI(base_url=srv.api, api_key="unused", max_retries=0, timeout=30)
+        endless = {"model": MODEL, "input": "the", "max_output_tokens": 1_000_000, "ignore_eos": True,
+                   "stream": True}
+        with httpx.Client(timeout=30) as http, http.stream("POST", srv.api + "/responses", json=endless) as hog:
+            assert hog.status_code == 200
+            lines = hog.iter_lines()  # kept: dropping the iterator would close the connection
+            assert next(lines) == "event: response.created"
+            with pytest.raises(openai.RateLimitError) as err:  # the one slot is taken, and no line to wait in
+                client.responses.create(model=MODEL, input="hi", max_output_tokens=3)
+            assert err.value.code == "queue_full"
+        deadline = time.monotonic() + 30  # the hog hung up mid-stream: its generation stops
+        while httpx.get(srv.url + "/healthz", timeout=10).json()["generating"]:
+            assert time.monotonic() < deadline, "the dropped stream kept its slot"
+            time.sleep(0.05)
+        assert client.responses.create(model=MODEL, input="hi", max_output_tokens=3).status in ("completed",
+                                                                                               "incomplete")
