@@ -173,3 +173,20 @@ def test_a_full_line_is_429_and_a_dropped_stream_frees_its_slot(markov_run: Path
             time.sleep(0.05)
         assert client.responses.create(model=MODEL, input="hi", max_output_tokens=3).status in ("completed",
                                                                                                "incomplete")
+
+
+def test_langchain_with_the_responses_api(server, api_key: str) -> None:
+    from langchain_core.messages import HumanMessage
+    from langchain_openai import ChatOpenAI
+
+    llm = ChatOpenAI(model=MODEL, base_url=server.api, api_key=api_key, use_responses_api=True, max_tokens=12,
+                     temperature=0, max_retries=0)
+    answer = llm.invoke("the cat")
+    assert answer.response_metadata["id"].startswith("resp_") and answer.text
+    assert 1 <= answer.usage_metadata["output_tokens"] <= 12
+    assert "".join(chunk.text for chunk in llm.stream("the cat")) == answer.text  # greedy: the same text
+    chained = llm.model_copy(update={"use_previous_response_id": True})
+    first = chained.invoke([HumanMessage("a dog")])
+    second = chained.invoke([HumanMessage("a dog"), first, HumanMessage("and?")])
+    stored = openai.OpenAI(base_url=server.api, api_key=api_key).responses.retrieve(second.response_metadata["id"])
+    assert stored.previous_response_id == first.response_metadata["id"]  # LangChain sent only the new turn
