@@ -17,11 +17,11 @@ from fastapi.responses import JSONResponse, Response
 
 from genlab.serve.body import read_json_object
 from genlab.serve.chat_completions import ChatAnswer, start_chat
-from genlab.serve.errors import APIError
+from genlab.serve.errors import APIError, bad_request
 from genlab.serve.generation import generation_failed
 from genlab.serve.responses_output import ResponseEvents, ResponseShape, response_from_chat
 from genlab.serve.responses_request import ResponsesRequest, chat_request, in_responses_terms, input_messages
-from genlab.serve.schemas import ChatCompletionRequest, parse_request
+from genlab.serve.schemas import ChatCompletionRequest, ChatMessage, parse_request
 from genlab.serve.sse import sse_response
 from genlab.serve.state import ServeState, require_api_key, serve_state
 
@@ -43,6 +43,14 @@ def _history(state: ServeState, req: ResponsesRequest) -> tuple[dict[str, Any], 
     return previous.conversation
 
 
+def _check_tool_calls(messages: Sequence[dict[str, Any]]) -> None:
+    """Until the chat path reads an assistant message's ``tool_calls``, a ``function_call`` input item would
+    vanish from the prompt without a word: refuse it instead."""
+    if "tool_calls" not in ChatMessage.model_fields and any(m.get("tool_calls") for m in messages):
+        raise bad_request("function_call input items need tool calling, which this server's chat path does not "
+                          "support", "input")
+
+
 async def _start(state: ServeState, req: ResponsesRequest, messages: Sequence[dict[str, Any]]) -> ChatAnswer:
     """The chat completion behind this response; the chat path's 400s name the Responses fields."""
     try:
@@ -58,6 +66,7 @@ async def create_response(request: Request) -> Response:
     req = parse_request(ResponsesRequest, await read_json_object(request, state.limits.max_body_bytes))
     req.check(state.limits)
     conversation = [*_history(state, req), *input_messages(req.input)]
+    _check_tool_calls(conversation)
     answer = await _start(state, req, conversation)
     shape = ResponseShape.for_request(req, answer.served.id)
     store = req.store is not False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -190,3 +191,46 @@ def test_langchain_with_the_responses_api(server, api_key: str) -> None:
     second = chained.invoke([HumanMessage("a dog"), first, HumanMessage("and?")])
     stored = openai.OpenAI(base_url=server.api, api_key=api_key).responses.retrieve(second.response_metadata["id"])
     assert stored.previous_response_id == first.response_metadata["id"]  # LangChain sent only the new turn
+
+
+def test_the_store_keeps_only_the_most_recent_responses(make_client) -> None:
+    from genlab.serve import ServeLimits
+
+    http = make_client(ServeLimits(max_stored_responses=1))
+    body = {"model": MODEL, "input": "the cat", "max_output_tokens": 3}
+    first, second = (http.post("/v1/responses", json=body).json() for _ in range(2))
+    assert http.get(f"/v1/responses/{second['id']}").json()["id"] == second["id"]
+    gone = http.post("/v1/responses", json={**body, "previous_response_id": first["id"]})
+    assert gone.status_code == 400 and gone.json()["error"]["code"] == "previous_response_not_found"
+    assert http.get(f"/v1/responses/{first['id']}").status_code == 404
+
+
+def test_a_failure_mid_stream_ends_with_error_and_response_failed(make_client, monkeypatch) -> None:
+    from genlab.serve import chat_completions
+
+    async def breaks(*args, **kwargs):
+        yield {"choices": [{"index": 0, "delta": {"content": "ab"}, "logprobs": None, "finish_reason": None}]}
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(chat_completions, "_chunks", breaks)
+    http = make_client()
+    reply = http.post("/v1/responses", json={"model": MODEL, "input": "hi", "stream": True})
+    assert reply.status_code == 200
+    events = [json.loads(e.split("\ndata: ", 1)[1]) for e in reply.text.split("\n\n") if e]
+    assert [e["type"] for e in events][-3:] == ["response.output_text.delta", "error", "response.failed"]
+    assert events[-1]["response"]["error"]["code"] == "server_error"
+    assert "secret internals" not in reply.text  # internals stay in the server's log
+    assert http.get(f"/v1/responses/{events[0]['response']['id']}").status_code == 404  # a failure is not stored
+
+
+def test_function_call_items_are_never_dropped_silently(make_client) -> None:
+    from genlab.serve.schemas import ChatMessage
+
+    items = [{"role": "user", "content": "2+3?"},
+             {"type": "function_call", "call_id": "call_a", "name": "calc", "arguments": "{\"e\": \"2+3\"}"},
+             {"type": "function_call_output", "call_id": "call_a", "output": "5"}]
+    reply = make_client().post("/v1/responses", json={"model": MODEL, "input": items, "max_output_tokens": 3})
+    if "tool_calls" in ChatMessage.model_fields:  # the chat path takes tool calls: the turn is in the prompt
+        assert reply.status_code == 200
+    else:
+        assert reply.status_code == 400 and reply.json()["error"]["param"] == "input"
