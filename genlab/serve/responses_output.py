@@ -160,7 +160,7 @@ class ResponseEvents:
         self.sequence = 0
         self.items: list[dict[str, Any]] = []  # output items, in order, as they stand
         self._message: dict[str, Any] | None = None  # the message item taking text now
-        self._message_logprobs: list[dict[str, Any]] = []
+        self._message_logprobs: list[dict[str, Any]] = []  # of the message's tokens so far
         self._calls: dict[int, dict[str, Any]] = {}  # chat tool-call index → its function_call item
         self._finish_reason: str | None = None
         self._usage: dict[str, int] | None = None
@@ -182,8 +182,11 @@ class ResponseEvents:
         events: list[dict[str, Any]] = []
         for choice in chunk.get("choices", []):
             delta = choice.get("delta") or {}
+            logprobs = (choice.get("logprobs") or {}).get("content") or []
             if delta.get("content"):
-                events += self._text(delta["content"], (choice.get("logprobs") or {}).get("content") or [])
+                events += self._text(delta["content"], logprobs)
+            else:  # tokens that showed no text (an end-of-turn token): the message's logprobs still list them
+                self._message_logprobs += logprobs
             for call in delta.get("tool_calls") or []:
                 events += self._tool_call(call)
             if choice.get("finish_reason"):
@@ -192,7 +195,6 @@ class ResponseEvents:
 
     def _open_message(self) -> list[dict[str, Any]]:
         self._message = message_item(new_id("msg"), "in_progress", None)
-        self._message_logprobs = []
         self.items.append(self._message)
         index = len(self.items) - 1
         added = self._event("response.output_item.added", output_index=index,
@@ -217,10 +219,11 @@ class ResponseEvents:
             return []
         index = self.items.index(message)
         text = message["content"][0]["text"]
+        logprobs, self._message_logprobs = self._message_logprobs, []
         message["status"] = status
-        message["content"][0] = part = _text_part(text, self._message_logprobs)
+        message["content"][0] = part = _text_part(text, logprobs)
         return [self._event("response.output_text.done", item_id=message["id"], output_index=index,
-                            content_index=0, text=text, logprobs=self._message_logprobs),
+                            content_index=0, text=text, logprobs=logprobs),
                 self._event("response.content_part.done", item_id=message["id"], output_index=index,
                             content_index=0, part=part),
                 self._event("response.output_item.done", output_index=index, item=dict(message))]

@@ -234,3 +234,22 @@ def test_function_call_items_are_never_dropped_silently(make_client) -> None:
         assert reply.status_code == 200
     else:
         assert reply.status_code == 400 and reply.json()["error"]["param"] == "input"
+
+
+def test_logprobs_come_with_the_output_text_when_included(client: openai.OpenAI) -> None:
+    args = dict(model=MODEL, input="the cat", max_output_tokens=6, temperature=0, top_logprobs=2,
+                include=["message.output_text.logprobs"])
+    out = client.responses.create(**args)
+    logprobs = out.output[0].content[0].logprobs
+    assert len(logprobs) == out.usage.output_tokens
+    assert all(lp.logprob <= 0 and 1 <= len(lp.top_logprobs) <= 2 for lp in logprobs)
+    events = list(client.responses.create(stream=True, **args))
+    streamed = [lp.token for e in events if e.type == "response.output_text.delta" for lp in e.logprobs]
+    assert streamed == [lp.token for lp in logprobs]
+    # an answer that ends with its end-of-text token lists that token too, streamed or not
+    ended = dict(args, max_output_tokens=200)
+    whole = client.responses.create(**ended)
+    final = [e for e in client.responses.create(stream=True, **ended) if e.type.startswith("response.")][-1]
+    assert len(whole.output[0].content[0].logprobs) == whole.usage.output_tokens
+    assert [lp.token for lp in final.response.output[0].content[0].logprobs] == \
+        [lp.token for lp in whole.output[0].content[0].logprobs]
