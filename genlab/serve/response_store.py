@@ -23,6 +23,8 @@ class StoredResponse:
     #: the conversation so far as chat messages (earlier turns, this input, this output), without instructions:
     #: OpenAI does not carry a response's instructions over to the next one
     conversation: tuple[dict[str, Any], ...]
+    #: this request's own input, as ``GET /v1/responses/{id}/input_items`` lists it (oldest first)
+    input_items: tuple[dict[str, Any], ...] = ()
 
     @property
     def id(self) -> str:
@@ -39,10 +41,11 @@ class ResponseStore:
     def __len__(self) -> int:
         return len(self._items)
 
-    def put(self, response: dict[str, Any], conversation: Sequence[dict[str, Any]]) -> None:
+    def put(self, response: dict[str, Any], conversation: Sequence[dict[str, Any]],
+            input_items: Sequence[dict[str, Any]] = ()) -> None:
         if self.capacity < 1:
             return
-        stored = StoredResponse(response, tuple(conversation))
+        stored = StoredResponse(response, tuple(conversation), tuple(input_items))
         self._items[stored.id] = stored
         self._items.move_to_end(stored.id)
         while len(self._items) > self.capacity:

@@ -4,12 +4,13 @@
 it exactly as ``/v1/chat/completions`` would (same limits, gate, API key, cancellation when the client
 goes away), and translates the answer back (:mod:`genlab.serve.responses_output`). With ``store`` (the
 default) the response and its conversation are kept in a bounded in-memory store, so a later request's
-``previous_response_id`` continues it and ``GET``/``DELETE /v1/responses/{id}`` find it.
+``previous_response_id`` continues it, ``GET``/``DELETE /v1/responses/{id}`` find it and
+``GET /v1/responses/{id}/input_items`` lists what it was asked.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -20,7 +21,13 @@ from genlab.serve.chat_completions import ChatAnswer, start_chat
 from genlab.serve.errors import APIError, bad_request
 from genlab.serve.generation import generation_failed
 from genlab.serve.responses_output import ResponseEvents, ResponseShape, response_from_chat
-from genlab.serve.responses_request import ResponsesRequest, chat_request, in_responses_terms, input_messages
+from genlab.serve.responses_request import (
+    ResponsesRequest,
+    chat_request,
+    in_responses_terms,
+    input_items,
+    input_messages,
+)
 from genlab.serve.schemas import ChatCompletionRequest, ChatMessage, parse_request
 from genlab.serve.sse import sse_response
 from genlab.serve.state import ServeState, require_api_key, serve_state
@@ -69,21 +76,25 @@ async def create_response(request: Request) -> Response:
     _check_tool_calls(conversation)
     answer = await _start(state, req, conversation)
     shape = ResponseShape.for_request(req, answer.served.id)
-    store = req.store is not False
+    items = input_items(req.input)
+
+    def keep(response: dict[str, Any], message: dict[str, Any]) -> None:
+        if req.store is not False:
+            state.responses.put(response, [*conversation, message], items)
+
     if req.stream:
-        return sse_response(_events(state, answer, shape, conversation, store), answer.job.cancel, typed=True)
+        return sse_response(_events(answer, shape, keep), answer.job.cancel, typed=True)
     completion = await answer.body(request.is_disconnected)
     if completion is None:
         return Response(status_code=499)  # nginx's "client closed request": nobody reads it
     response, message = response_from_chat(shape, completion)
-    if store:
-        state.responses.put(response, [*conversation, message])
+    keep(response, message)
     return JSONResponse(response)
 
 
-async def _events(state: ServeState, answer: ChatAnswer, shape: ResponseShape, conversation: list[dict[str, Any]],
-                  store: bool) -> AsyncIterator[dict[str, Any]]:
-    """The Responses events for the chat chunks; the response is stored once it is complete."""
+async def _events(answer: ChatAnswer, shape: ResponseShape,
+                  keep: Callable[[dict[str, Any], dict[str, Any]], None]) -> AsyncIterator[dict[str, Any]]:
+    """The Responses events for the chat chunks; ``keep`` gets the response once it is complete."""
     events = ResponseEvents(shape)
     for event in events.start():
         yield event
@@ -96,8 +107,8 @@ async def _events(state: ServeState, answer: ChatAnswer, shape: ResponseShape, c
             yield event
         return
     closing = events.finish()
-    if store and events.response is not None:  # before the last event: a client may continue at once
-        state.responses.put(events.response, [*conversation, events.assistant_message()])
+    if events.response is not None:  # kept before the last event: a client may continue at once
+        keep(events.response, events.assistant_message())
     for event in closing:
         yield event
 
@@ -115,3 +126,25 @@ async def delete_response(response_id: str, request: Request) -> JSONResponse:
     if not serve_state(request).responses.delete(response_id):
         raise _not_found(response_id)
     return JSONResponse({"id": response_id, "object": "response", "deleted": True})
+
+
+@router.get("/v1/responses/{response_id}/input_items")
+async def list_input_items(response_id: str, request: Request, after: str | None = None, limit: int = 20,
+                           order: str = "desc") -> JSONResponse:
+    """A stored response's own input items, newest first by default (as OpenAI lists them)."""
+    stored = serve_state(request).responses.get(response_id)
+    if stored is None:
+        raise _not_found(response_id)
+    if not 1 <= limit <= 100:
+        raise bad_request("limit must be between 1 and 100", "limit")
+    if order not in ("asc", "desc"):
+        raise bad_request("order must be asc or desc", "order")
+    items = list(stored.input_items if order == "asc" else reversed(stored.input_items))
+    if after is not None:
+        ids = [item["id"] for item in items]
+        if after not in ids:
+            raise bad_request(f"no input item {after!r} in response {response_id!r}", "after")
+        items = items[ids.index(after) + 1:]
+    page = items[:limit]
+    return JSONResponse({"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
+                         "last_id": page[-1]["id"] if page else None, "has_more": len(items) > limit})

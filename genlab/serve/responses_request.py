@@ -14,6 +14,7 @@ as genlab extensions, as on the other endpoints.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -204,6 +205,34 @@ def input_messages(input: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
             raise bad_request(f"input items of type {kind!r} are not supported by genlab; send message, "
                               "function_call or function_call_output items", f"{where}.type")
     return messages
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def input_items(input: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The request's input as the items ``GET /v1/responses/{id}/input_items`` lists: each with an id (the
+    client's, when it sent one) and its text in content parts. ``input`` has passed :func:`input_messages`."""
+    if isinstance(input, str):
+        input = [{"role": "user", "content": input}]
+    items = []
+    for item in input:
+        kind = item.get("type", "message")
+        if kind == "message":
+            part = "output_text" if item["role"] == "assistant" else "input_text"
+            text = _text_of(item["content"], "input")
+            content = {"type": part, "text": text, **({"annotations": []} if part == "output_text" else {})}
+            items.append({"type": "message", "id": item.get("id") or _new_id("msg"), "role": item["role"],
+                          "status": "completed", "content": [content]})
+        elif kind == "function_call":
+            items.append({"type": "function_call", "id": item.get("id") or _new_id("fc"), "call_id": item["call_id"],
+                          "name": item["name"], "arguments": item["arguments"], "status": "completed"})
+        else:
+            items.append({"type": "function_call_output", "id": item.get("id") or _new_id("fco"),
+                          "call_id": item["call_id"], "status": "completed",
+                          "output": _text_of(item["output"], "input", ("input_text", "output_text"))})
+    return items
 
 
 # --- text.format, tools and tool_choice → their chat completions forms -----------------------------

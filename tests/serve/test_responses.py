@@ -253,3 +253,21 @@ def test_logprobs_come_with_the_output_text_when_included(client: openai.OpenAI)
     assert len(whole.output[0].content[0].logprobs) == whole.usage.output_tokens
     assert [lp.token for lp in final.response.output[0].content[0].logprobs] == \
         [lp.token for lp in whole.output[0].content[0].logprobs]
+
+
+def test_input_items_list_what_the_response_was_asked(client: openai.OpenAI) -> None:
+    items = [{"role": "user", "content": "a dog"}, {"role": "assistant", "content": "ran."},
+             {"type": "message", "id": "msg_mine", "role": "user", "content": [{"type": "input_text", "text": "and?"}]}]
+    out = client.responses.create(model=MODEL, input=items, max_output_tokens=3)
+    listed = client.responses.input_items.list(out.id)
+    assert [i.content[0].text for i in listed.data] == ["and?", "ran.", "a dog"]  # newest first, as OpenAI
+    assert listed.data[0].id == "msg_mine" and all(i.id.startswith("msg_") for i in listed.data)
+    assert [i.role for i in listed.data] == ["user", "assistant", "user"]
+    page = client.responses.input_items.list(out.id, order="asc", limit=2)
+    assert [i.content[0].text for i in page.data] == ["a dog", "ran."] and page.has_more
+    rest = client.responses.input_items.list(out.id, order="asc", after=page.last_id)
+    assert [i.content[0].text for i in rest.data] == ["and?"] and not rest.has_more
+    with pytest.raises(openai.BadRequestError):
+        client.responses.input_items.list(out.id, limit=0)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.input_items.list("resp_nope")

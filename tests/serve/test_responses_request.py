@@ -15,6 +15,7 @@ from genlab.serve.responses_request import (
     chat_tool_choice,
     chat_tools,
     in_responses_terms,
+    input_items,
     input_messages,
 )
 from genlab.serve.schemas import ChatCompletionRequest, parse_request
@@ -63,6 +64,18 @@ def test_function_calls_join_the_assistant_turn_and_outputs_become_tool_messages
         {"id": "call_b", "type": "function", "function": {"name": "calc", "arguments": "{\"e\":\"4*5\"}"}}]}
     assert first == {"role": "tool", "tool_call_id": "call_a", "content": "5"}
     assert second == {"role": "tool", "tool_call_id": "call_b", "content": "20"}
+
+
+def test_input_items_are_listed_with_ids_and_text_parts() -> None:
+    items = [{"role": "user", "content": "2+3?"},
+             {"type": "function_call", "id": "fc_1", "call_id": "c1", "name": "calc", "arguments": "{}"},
+             {"type": "function_call_output", "call_id": "c1", "output": [{"type": "input_text", "text": "5"}]}]
+    message, call, output = input_items(items)
+    assert message["content"] == [{"type": "input_text", "text": "2+3?"}] and message["id"].startswith("msg_")
+    assert (call["id"], call["call_id"], call["name"]) == ("fc_1", "c1", "calc")
+    assert output["output"] == "5" and output["id"].startswith("fco_") and output["call_id"] == "c1"
+    (only,) = input_items("hi")
+    assert (only["role"], only["content"][0]["text"]) == ("user", "hi")
 
 
 def test_a_call_after_assistant_text_is_part_of_that_turn() -> None:
