@@ -14,12 +14,16 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
 from genlab.errors import GenlabError
 from genlab.models.protocol import LanguageModel, prefill
 from genlab.tokenizers import EOS_ID, Tokenizer
+
+if TYPE_CHECKING:
+    from genlab.structured import Constraint, Grammar
 
 
 @dataclass
@@ -35,6 +39,24 @@ class SamplingConfig:
     stop_ids: Sequence[int] = ()
     #: how many alternatives to report with each token (0: none)
     top_logprobs: int = 0
+    #: keep the output inside this grammar (structured outputs, :mod:`genlab.structured`): at each step
+    #: only tokens that continue it may be chosen, and the end tokens only once it is complete
+    grammar: Grammar | None = None
+
+    def end_ids(self) -> set[int]:
+        """The token ids that end a sample (they never show in the text)."""
+        ends = {EOS_ID} if self.stop_at_eos else set()
+        ends.update(int(i) for i in self.stop_ids)
+        return ends
+
+    def constraints(self, tokenizer: Tokenizer, num: int) -> list[Constraint] | None:
+        """One fresh grammar constraint per sample (None without a grammar)."""
+        if self.grammar is None:
+            return None
+        from genlab.structured import grammar_constraint
+
+        first = grammar_constraint(tokenizer, self.grammar, self.end_ids())
+        return [first] + [first.fork() for _ in range(num - 1)]
 
     def validate(self) -> None:
         if self.max_tokens < 0:
@@ -69,6 +91,24 @@ def _safe_log_softmax(logits: torch.Tensor) -> torch.Tensor:
     dead = torch.isneginf(logits).all(dim=-1, keepdim=True)
     logits = torch.where(dead, torch.zeros_like(logits), logits)
     return torch.log_softmax(logits, dim=-1)
+
+
+def constrained_logprobs(logprobs: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    """Log-probabilities renormalised over the ``allowed`` tokens of each row (``[B, V]`` bool).
+
+    A row whose model gives every allowed token zero probability (a Markov context never seen with
+    them) becomes uniform over the allowed tokens, so a constrained row never samples outside its mask.
+    """
+    masked = logprobs.masked_fill(~allowed, float("-inf"))
+    dead = torch.isneginf(masked).all(dim=-1, keepdim=True)
+    masked = torch.where(dead & allowed, torch.zeros_like(masked), masked)
+    return torch.log_softmax(masked, dim=-1)
+
+
+def grammar_masks(constraints: Sequence[Constraint | None], vocab: int, device: torch.device) -> torch.Tensor:
+    """``[B, vocab]`` allowed tokens: each constraint's mask, every token for a row without one."""
+    rows = [torch.ones(vocab, dtype=torch.bool) if c is None else c.allowed_mask(vocab) for c in constraints]
+    return torch.stack(rows).to(device)
 
 
 #: temperatures below this sample like greedy decoding (dividing by them overflows float32)
@@ -200,12 +240,15 @@ def stream(model: LanguageModel, tokenizer: Tokenizer, prompt: str | Sequence[in
         ids = torch.tensor([ids_in] * num, dtype=torch.long, device=device)
         logits, state = prefill(model, ids, state)
         decoders = [StreamDecoder(tokenizer, cfg.stop) for _ in range(num)]
-        ends = {EOS_ID} if cfg.stop_at_eos else set()
-        ends.update(int(i) for i in cfg.stop_ids)
+        ends = cfg.end_ids()
+        constraints = cfg.constraints(tokenizer, num)
         alive = [True] * num
         produced = 0
         while True:
             logprobs = _safe_log_softmax(logits)
+            if constraints is not None:
+                rows = [c if alive[i] else None for i, c in enumerate(constraints)]
+                logprobs = constrained_logprobs(logprobs, grammar_masks(rows, logprobs.shape[-1], logprobs.device))
             nxt = choose(logits, cfg, generator, logprobs)
             chosen = logprobs.gather(-1, nxt.unsqueeze(-1)).squeeze(-1)
             # one device-to-host copy per token: the ids and their log-probabilities together
@@ -227,12 +270,16 @@ def stream(model: LanguageModel, tokenizer: Tokenizer, prompt: str | Sequence[in
                     alive[i] = False
                     yield Delta(i, dec.flush(), info, finish_reason="stop")
                     continue
+                complete = False
+                if constraints is not None:
+                    constraints[i].advance(tid)
+                    complete = constraints[i].is_finished()  # nothing may follow: the output is whole
                 delta = dec.push(tid)
-                if not dec.stopped and produced >= cfg.max_tokens:
+                if not dec.stopped and (complete or produced >= cfg.max_tokens):
                     delta += dec.flush()
-                if dec.stopped or produced >= cfg.max_tokens:
+                if dec.stopped or complete or produced >= cfg.max_tokens:
                     alive[i] = False
-                    yield Delta(i, delta, info, finish_reason="stop" if dec.stopped else "length")
+                    yield Delta(i, delta, info, finish_reason="stop" if dec.stopped or complete else "length")
                     continue
                 yield Delta(i, delta, info)
             if not any(alive):

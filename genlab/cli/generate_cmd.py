@@ -15,6 +15,10 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-p", type=probability)
     p.add_argument("--seed", type=nonneg_int, help="same seed, same text")
     p.add_argument("--stop", action="append", default=[], help="stop when this text appears (repeatable)")
+    structured = p.add_mutually_exclusive_group()
+    structured.add_argument("--json-schema", metavar="FILE",
+                            help="constrain the output to JSON valid under this JSON Schema (structured output)")
+    structured.add_argument("--json", action="store_true", help="constrain the output to one JSON object")
     p.add_argument("--which", default="best", choices=["best", "latest"], help="which checkpoint")
     p.add_argument("--quantize", choices=["none", "int8"], default="none",
                    help="int8: int8 weights with per-call activation quantization (CPU, neural models)")
@@ -53,7 +57,34 @@ def sampling_config(args: argparse.Namespace):
     from genlab.generate import SamplingConfig
 
     return SamplingConfig(max_tokens=args.max_tokens, temperature=args.temperature, top_k=args.top_k,
-                          top_p=args.top_p, seed=args.seed, stop=tuple(args.stop))
+                          top_p=args.top_p, seed=args.seed, stop=tuple(args.stop), grammar=output_grammar(args))
+
+
+def output_grammar(args: argparse.Namespace):
+    """The grammar ``--json-schema FILE`` or ``--json`` asks for (None: free text)."""
+    if getattr(args, "json", False):
+        from genlab.structured import json_object_grammar
+
+        return json_object_grammar()
+    path = getattr(args, "json_schema", None)
+    if path is None:
+        return None
+    import json
+    from pathlib import Path
+
+    from genlab.errors import GenlabError
+    from genlab.structured import json_schema_grammar
+
+    try:
+        schema = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise GenlabError(f"--json-schema {path}: cannot read it ({exc.strerror or exc})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GenlabError(f"--json-schema {path} is not a JSON file: {exc}") from None
+    try:
+        return json_schema_grammar(schema, Path(path).stem)
+    except GenlabError as exc:
+        raise GenlabError(f"--json-schema {path}: {exc}") from None
 
 
 def exact_chain_samples(model, tokenizer, prompt: str, cfg, num: int) -> list[str] | None:
@@ -65,7 +96,8 @@ def exact_chain_samples(model, tokenizer, prompt: str, cfg, num: int) -> list[st
     """
     from genlab.tokenizers import EOS_ID
 
-    plain = cfg.temperature == 1.0 and cfg.top_k is None and cfg.top_p in (None, 1.0) and not cfg.stop
+    plain = cfg.temperature == 1.0 and cfg.top_k is None and cfg.top_p in (None, 1.0) and not cfg.stop \
+        and cfg.grammar is None
     if not plain or not callable(getattr(model, "sample", None)) or cfg.max_tokens == 0:
         return None
     rows = model.sample(num, max_tokens=cfg.max_tokens, seed=cfg.seed, prompt=tokenizer.encode(prompt))

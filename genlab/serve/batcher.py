@@ -40,7 +40,16 @@ from typing import Any
 import torch
 
 from genlab.errors import GenlabError
-from genlab.generate import Delta, SamplingConfig, StreamDecoder, TokenInfo, _safe_log_softmax, choose
+from genlab.generate import (
+    Delta,
+    SamplingConfig,
+    StreamDecoder,
+    TokenInfo,
+    _safe_log_softmax,
+    choose,
+    constrained_logprobs,
+    grammar_masks,
+)
 from genlab.serve.errors import APIError, log
 from genlab.serve.generation import ChoiceStream, JobEvents, prompt_start
 from genlab.serve.registry import ServedModel
@@ -72,6 +81,7 @@ class _Row:
     next_token: int | None = None  # chosen, to be fed at the next step
     produced: int = 0
     done: bool = False
+    constraint: Any = None  # the row's grammar state (genlab.structured.Constraint), with a response_format
 
 
 class Batcher:
@@ -160,9 +170,10 @@ class Batcher:
                 ids = tokenizer.encode(prompt) if isinstance(prompt, str) else [int(t) for t in prompt]
                 if any(not 0 <= t < vocab for t in ids):  # refused here, alone, not inside the batch's step
                     raise GenlabError(f"prompt {p} holds token ids outside the model's vocabulary (0…{vocab - 1})")
+                constraints = cfg.constraints(tokenizer, n) or [None] * n
                 job.send(prompt_start(tokenizer, prompt, ids))
                 rows += [_Row(request, p * n + i, self._prompt_ids(ids), StreamDecoder(tokenizer, cfg.stop),
-                              _generator(cfg.seed, p * n + i)) for i in range(n)]
+                              _generator(cfg.seed, p * n + i), constraint=constraints[i]) for i in range(n)]
         except Exception as exc:
             job.end(exc)
             return
@@ -234,7 +245,14 @@ class Batcher:
 
     def _choose(self, rows: list[_Row], logits: torch.Tensor) -> None:
         """Pick each row's next token with its own settings and generator, and send what became final."""
+        if any(row.constraint is not None for row in rows):
+            rows, logits = self._without_stuck(rows, logits)
+            if not rows:
+                return
         logprobs = _safe_log_softmax(logits)
+        if any(row.constraint is not None for row in rows):
+            allowed = grammar_masks([row.constraint for row in rows], logprobs.shape[-1], logprobs.device)
+            logprobs = constrained_logprobs(logprobs, allowed)
         picked = []
         for i, row in enumerate(rows):
             picked.append(choose(logits[i:i + 1], row.request.cfg, row.generator, logprobs[i:i + 1]))
@@ -249,6 +267,21 @@ class Batcher:
         for i, (row, (tid, lp)) in enumerate(zip(rows, pairs)):
             self._emit(row, int(tid), lp, None if tops is None else (tops[0][i], tops[1][i]))
 
+    def _without_stuck(self, rows: list[_Row], logits: torch.Tensor) -> tuple[list[_Row], torch.Tensor]:
+        """Rows whose grammar cannot go on with this vocabulary fail alone (their request gets the error)."""
+        keep = []
+        for i, row in enumerate(rows):
+            try:
+                if row.constraint is not None:
+                    row.constraint.allowed_mask(logits.shape[-1])  # computed once, kept for grammar_masks
+                keep.append(i)
+            except GenlabError as exc:
+                self._fail(row.request, exc)
+        if len(keep) == len(rows):
+            return rows, logits
+        kept = [rows[i] for i in keep if not rows[i].done]
+        return kept, logits[[i for i in keep if not rows[i].done]]
+
     def _emit(self, row: _Row, tid: int, logprob: float, top: tuple[list[float], list[int]] | None) -> None:
         """What ``genlab.generate.stream`` yields for one row's token: the same rules, in the same order."""
         cfg, tokenizer, dec = row.request.cfg, self.served.tokenizer, row.decoder
@@ -262,11 +295,15 @@ class Batcher:
             job.send(Delta(row.index, dec.flush(), info, finish_reason="stop"))
             self._finish(row)
             return
+        complete = False
+        if row.constraint is not None:
+            row.constraint.advance(tid)
+            complete = row.constraint.is_finished()  # nothing may follow: the output is whole
         delta = dec.push(tid)
-        if not dec.stopped and row.produced >= cfg.max_tokens:
+        if not dec.stopped and (complete or row.produced >= cfg.max_tokens):
             delta += dec.flush()
-        if dec.stopped or row.produced >= cfg.max_tokens:
-            job.send(Delta(row.index, delta, info, finish_reason="stop" if dec.stopped else "length"))
+        if dec.stopped or complete or row.produced >= cfg.max_tokens:
+            job.send(Delta(row.index, delta, info, finish_reason="stop" if dec.stopped or complete else "length"))
             self._finish(row)
             return
         job.send(Delta(row.index, delta, info))

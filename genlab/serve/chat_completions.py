@@ -3,7 +3,8 @@
 A run fine-tuned for chat gets its own template (reserved tokens around each turn) and answers until
 its end-of-turn token (``finish_reason: "stop"``); a plain language model gets the plain-text template
 (``User: …`` lines, then ``Assistant:``) and answers up to the next ``User:`` turn. See
-:mod:`genlab.chat`. The reply starts at its first non-blank character, streamed or not.
+:mod:`genlab.chat`. With ``response_format`` the answer is constrained to JSON, and the end of turn is
+allowed only once the JSON is complete. The reply starts at its first non-blank character, streamed or not.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from genlab.serve.errors import APIError
 from genlab.serve.generation import GenerationJob, JobEvents, PromptStart, collect_answer, generate_choices
 from genlab.serve.logprobs import chat_logprobs
 from genlab.serve.registry import ServedModel
+from genlab.serve.response_format import check_constraint
 from genlab.serve.schemas import ChatCompletionRequest, parse_request
 from genlab.serve.shapes import response_head, usage
 from genlab.serve.sse import sse_response
@@ -90,6 +92,7 @@ async def start_chat(state: ServeState, req: ChatCompletionRequest) -> ChatAnswe
     n = req.n or 1
     cfg = req.sampling(state.limits.max_tokens_cap, top_logprobs=req.top_logprobs or 0, extra_stops=turn.stop)
     cfg.stop_ids = turn.stop_ids
+    check_constraint(served, cfg)
     job = await state.start(lambda: generate_choices(served, [turn.prompt], n, cfg))
     head = response_head("chatcmpl", "chat.completion", served.id)
     return ChatAnswer(job, served, head, n, bool(req.logprobs), req.include_usage)

@@ -13,6 +13,7 @@ from genlab.serve.body import read_json_object
 from genlab.serve.generation import GenerationJob, PromptStart, collect_answer, generate_choices
 from genlab.serve.logprobs import TextOffsets, completion_logprobs
 from genlab.serve.registry import ServedModel
+from genlab.serve.response_format import check_constraint
 from genlab.serve.schemas import CompletionRequest, parse_request
 from genlab.serve.shapes import response_head, usage
 from genlab.serve.sse import sse_response
@@ -33,6 +34,7 @@ async def create_completion(request: Request) -> Response:
     prompts, n = req.prompts(), req.n or 1
     want_logprobs = req.logprobs is not None
     cfg = req.sampling(DEFAULT_MAX_TOKENS, top_logprobs=req.logprobs or 0)
+    check_constraint(served, cfg)
     job = await state.start(lambda: generate_choices(served, prompts, n, cfg))
     head = response_head("cmpl", "text_completion", served.id)
     if req.stream:

@@ -2,8 +2,9 @@
 
 Field names, types and ranges follow OpenAI's API reference, so a client that works against OpenAI
 works here. Two honest differences: arguments we cannot honour (penalties, ``logit_bias``, ``echo``,
-tools, JSON mode) are refused with a 400 that says so, never silently ignored; and two widely used
-extensions are accepted: ``top_k`` and ``ignore_eos`` (as in vLLM).
+tools) are refused with a 400 that says so, never silently ignored; and widely used extensions are
+accepted: ``top_k`` and ``ignore_eos`` (as in vLLM), and ``response_format`` on completions too
+(structured outputs: :mod:`genlab.serve.response_format`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from genlab.generate import SamplingConfig
 from genlab.serve.errors import bad_request
 from genlab.serve.limits import ServeLimits
+from genlab.serve.response_format import response_grammar
 
 #: below this, sampling is greedy to within float precision; taken as 0 (greedy) to keep the scores finite
 MIN_TEMPERATURE = 1e-6
@@ -49,6 +51,7 @@ class _SamplingRequest(BaseModel):
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     logit_bias: dict[str, float] | None = None
+    response_format: dict[str, Any] | None = None
     # request metadata: accepted, changes nothing about the output
     user: str | None = None
     metadata: dict[str, str] | None = None
@@ -97,6 +100,7 @@ class _SamplingRequest(BaseModel):
             stop=tuple(self.stop_list()) + tuple(extra_stops),
             stop_at_eos=not self.ignore_eos,
             top_logprobs=top_logprobs,
+            grammar=response_grammar(self.response_format),
         )
 
     @property
@@ -172,7 +176,6 @@ class ChatCompletionRequest(_SamplingRequest):
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
-    response_format: dict[str, Any] | None = None
 
     def check(self, limits: ServeLimits) -> None:
         if not self.messages:
@@ -192,8 +195,6 @@ class ChatCompletionRequest(_SamplingRequest):
             raise bad_request("tools (function calling) are not supported by genlab models", "tools")
         if self.tool_choice not in (None, "none", "auto"):
             raise bad_request("tool_choice is not supported by genlab models", "tool_choice")
-        if self.response_format and self.response_format.get("type", "text") != "text":
-            raise bad_request("only response_format {\"type\": \"text\"} is supported", "response_format")
 
     def message_dicts(self) -> list[dict[str, Any]]:
         return [m.as_dict() for m in self.messages]

@@ -69,7 +69,9 @@ def test_completion_field_errors_are_400(make_client, change: dict, param: str) 
     ({**OK_CHAT, "top_logprobs": 2}, "top_logprobs"),  # needs logprobs: true
     ({**OK_CHAT, "logprobs": True, "top_logprobs": 50}, "top_logprobs"),
     ({**OK_CHAT, "tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
-    ({**OK_CHAT, "response_format": {"type": "json_object"}}, "response_format"),
+    ({**OK_CHAT, "response_format": {"type": "xml"}}, "response_format.type"),
+    ({**OK_CHAT, "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"pattern": "a"}}}},
+     "response_format.json_schema.schema"),
     ({**OK_CHAT, "max_tokens": 3, "max_completion_tokens": 5}, "max_completion_tokens"),
     ({**OK_CHAT, "temperature": 3}, "temperature"),
 ])

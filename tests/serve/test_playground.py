@@ -6,10 +6,12 @@ saying why, only where it cannot be installed. Screenshots land in ``test-artifa
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
 import httpx
+import jsonschema
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -155,3 +157,33 @@ def test_feedback_controls_in_chat_mode_write_the_runs_feedback_file(browser, ch
     assert new[0]["prompt"] == [{"role": "user", "content": "ping"}]
     assert len(new) == 2 and new[1]["chosen"] == picked and new[1]["rejected"] != picked
     assert new[1]["prompt"][-1] == {"role": "user", "content": "the cat?"}
+
+
+def test_the_json_schema_box_constrains_the_output(page, server, api_key: str) -> None:
+    schema = {"type": "object", "properties": {"word": {"type": "string", "maxLength": 5}, "n": {"type": "integer"}},
+              "required": ["word", "n"], "additionalProperties": False}
+    page.select_option("#model", "markov-bpe")
+    assert page.locator("#json-schema").is_hidden()
+    page.select_option("#response-format", "json_schema")
+    page.fill("#json-schema", "{not json")
+    page.fill("#prompt", "x")
+    page.click("#generate")
+    page.wait_for_selector("body[data-state=error]")
+    assert "valid JSON" in page.inner_text("#status")
+
+    page.fill("#json-schema", json.dumps(schema))
+    page.fill("#seed", "11")
+    page.fill("#max-tokens", "60")
+    page.click("#generate")
+    page.wait_for_selector("body[data-state=done]", timeout=30_000)
+    shown = page.locator("#output .tok:not(.end)").evaluate_all("spans => spans.map(s => s.textContent).join('')")
+    same = httpx.post(server.api + "/completions", headers={"Authorization": f"Bearer {api_key}"}, timeout=30, json={
+        "model": "markov-bpe", "prompt": "x", "max_tokens": 60, "temperature": 0.8, "top_p": 1.0, "seed": 11,
+        "logprobs": 5, "response_format": {"type": "json_schema",
+                                           "json_schema": {"name": "playground", "schema": schema, "strict": True}},
+    }).json()["choices"][0]
+    assert shown == same["text"] and shown.startswith('{"word": "')
+    if same["finish_reason"] == "stop":
+        jsonschema.validate(json.loads(shown), schema)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "playground-json-schema.png"), full_page=True)

@@ -8,7 +8,7 @@ const $ = (id) => document.getElementById(id);
 const session = { controller: null, history: [] };
 
 // ---- settings kept between visits ------------------------------------------------------------
-const SAVED = ["max-tokens", "temperature", "top-p", "top-k", "seed", "stop", "top-logprobs", "api-key"];
+const SAVED = ["max-tokens", "temperature", "top-p", "top-k", "seed", "stop", "top-logprobs", "json-schema", "api-key"];
 
 function restoreSettings() {
   for (const id of SAVED) {
@@ -80,7 +80,27 @@ function samplingFields() {
   if ($("seed").value.trim() !== "") body.seed = parseInt($("seed").value, 10);
   const stop = parseStops($("stop").value);
   if (stop) body.stop = stop;
+  const format = responseFormat();
+  if (format) body.response_format = format;
   return body;
+}
+
+// The "Output" control as OpenAI's response_format (structured outputs); throws on a schema that is not JSON.
+function responseFormat() {
+  const kind = $("response-format").value;
+  if (kind === "json_object") return { type: "json_object" };
+  if (kind !== "json_schema") return undefined;
+  let schema;
+  try {
+    schema = JSON.parse($("json-schema").value);
+  } catch (err) {
+    throw new Error("the JSON schema box does not hold valid JSON: " + err.message);
+  }
+  return { type: "json_schema", json_schema: { name: "playground", schema, strict: true } };
+}
+
+function showFormat() {
+  $("json-schema-box").hidden = $("response-format").value !== "json_schema";
 }
 
 // Server-sent events over fetch: "data: {json}" blocks separated by a blank line, "data: [DONE]" last.
@@ -214,7 +234,8 @@ async function generate() {
   if (session.controller) return;
   saveSettings();
   localStorage.setItem("genlab.model", $("model").value);
-  const body = samplingFields();
+  let body;
+  try { body = samplingFields(); } catch (err) { setState("error", err.message); return; }
   const alternatives = Math.max(0, Math.min(20, parseInt($("top-logprobs").value || "0", 10)));
   const stats = new Stats();
   let target;
@@ -316,7 +337,10 @@ async function compareTwo() {
   const message = $("message").value.trim();
   if (!message) { setState("error", "type a message first"); return; }
   const history = session.history.concat([{ role: "user", content: message }]);
-  const body = Object.assign(samplingFields(), { messages: chatMessages(history), n: 2, stream: false });
+  let body;
+  try {
+    body = Object.assign(samplingFields(), { messages: chatMessages(history), n: 2, stream: false });
+  } catch (err) { setState("error", err.message); return; }
   if (!body.temperature) body.temperature = 1.0;  // two greedy answers would be the same
   setState("generating", "answering twice\u2026");
   try {
@@ -382,6 +406,7 @@ function init() {
     $(id).addEventListener("input", () => { $(id + "-value").textContent = $(id).value; });
   }
   for (const radio of document.querySelectorAll('input[name="mode"]')) radio.addEventListener("change", showMode);
+  $("response-format").addEventListener("change", showFormat);
   $("generate").addEventListener("click", generate);
   $("stop-button").addEventListener("click", () => session.controller && session.controller.abort());
   $("clear").addEventListener("click", clearAll);
@@ -402,6 +427,7 @@ function init() {
     else if (!(e.target.closest && e.target.closest("#tip"))) $("tip").hidden = true;
   });
   showMode();
+  showFormat();
   setState("idle", "");
   refreshModels();
 }
