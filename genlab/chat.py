@@ -19,7 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from genlab.errors import GenlabError
 from genlab.tokenizers import Tokenizer
+from genlab.tuning.tools import ToolSpec
 
 ROLES = {"system": "System", "user": "User", "assistant": "Assistant", "developer": "System", "tool": "Tool"}
 STOP = ("\nUser:", "\nSystem:")
@@ -46,6 +48,8 @@ class ChatPrompt:
     stop: tuple[str, ...] = ()
     stop_ids: tuple[int, ...] = ()
     templated: bool = False
+    #: the template's tool-call token (None: the run cannot call tools)
+    tool_call_id: int | None = None
 
 
 def has_template(config: dict[str, Any]) -> bool:
@@ -53,11 +57,21 @@ def has_template(config: dict[str, Any]) -> bool:
     return bool(config.get("chat_template"))
 
 
-def chat_prompt(messages: Sequence[dict], tokenizer: Tokenizer, config: dict[str, Any]) -> ChatPrompt:
-    """The prompt for ``messages``: the run's chat template if it has one, else the plain-text one."""
+def chat_prompt(messages: Sequence[dict], tokenizer: Tokenizer, config: dict[str, Any],
+                tools: Sequence[ToolSpec] = ()) -> ChatPrompt:
+    """The prompt for ``messages``: the run's chat template if it has one, else the plain-text one.
+
+    ``tools`` (and messages with tool calls or tool results) need a run whose template has the tool tokens;
+    any other run refuses them with a :class:`GenlabError` that says how to get one.
+    """
     if has_template(config):
         from genlab.tuning.template import ChatTemplate, normalise
 
         template = ChatTemplate(tokenizer)
-        return ChatPrompt(template.prompt_ids(normalise(messages)), stop_ids=template.stop_ids(), templated=True)
+        return ChatPrompt(template.prompt_ids(normalise(messages), tools=tools), stop_ids=template.stop_ids(),
+                          templated=True, tool_call_id=template.tool_call_id)
+    if tools or any(m.get("role") == "tool" or m.get("tool_calls") for m in messages):
+        raise GenlabError("this run was not fine-tuned for chat, so it cannot call tools; send the request without "
+                          "tools, or fine-tune it (`genlab finetune RUN --data builtin:skills --out CHAT_RUN`), "
+                          "which gives it the chat template's tool tokens")
     return ChatPrompt(render(messages), stop=STOP)

@@ -56,3 +56,38 @@ def chat_run(chat_base_run: Path, chat_data: Path) -> Path:
         "--batch-size", "8", "--lr", "1e-2", "--eval-interval", "75", "--val-fraction", "0.1", "--threads", "1",
         "--seed", "3", "--quiet")
     return run
+
+
+#: a tool the tiny tool run learns to call
+CALC = {"type": "function", "function": {"name": "calc", "description": "Multiply.", "parameters": {
+    "type": "object", "properties": {"e": {"type": "string"}}, "required": ["e"]}}}
+
+
+def _tool_line(question: str, expression: str, result: str) -> dict:
+    call = {"id": "call_1", "type": "function",
+            "function": {"name": "calc", "arguments": json.dumps({"e": expression})}}
+    return {"tools": [CALC], "skill": "calc", "messages": [
+        {"role": "user", "content": question}, {"role": "assistant", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": result}, {"role": "assistant", "content": result}]}
+
+
+#: what the tiny tool run learns: call ``calc`` for a product, answer with its result, answer "ping" itself
+TOOL_CHAT = [_tool_line("7*6?", "7*6", "42"), _tool_line("12*3?", "12*3", "36"), _tool_line("9*9?", "9*9", "81"),
+             {"tools": [CALC], "messages": [{"role": "user", "content": "ping"},
+                                            {"role": "assistant", "content": "pong"}]},
+             {"messages": [{"role": "user", "content": "ping"}, {"role": "assistant", "content": "pong"}]}]
+
+
+@pytest.fixture(scope="session")
+def tool_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1-layer char GPT (context 96: a tool conversation is ~80 characters) fine-tuned on TOOL_CHAT."""
+    root = tmp_path_factory.mktemp("tool-run")
+    (root / "corpus.txt").write_text("\n".join(CORPUS * 40) + "\n", encoding="utf-8")
+    base, run = root / "base", root / "tools"
+    cli("prepare", "--corpus", str(root / "corpus.txt"), "--unit", "line", "--out", str(base), "--quiet")
+    cli("train", str(base), "--model", "gpt", "--n-layer", "1", "--n-head", "2", "--n-embd", "48", "--block-size", "96",
+        "--batch-size", "4", "--max-steps", "5", "--device", "cpu", "--threads", "1", "--quiet")
+    data = write_jsonl(root / "tools.jsonl", TOOL_CHAT * 5)
+    cli("finetune", str(base), "--data", str(data), "--out", str(run), "--max-steps", "150", "--batch-size", "8",
+        "--lr", "1e-2", "--eval-interval", "75", "--val-fraction", "0.1", "--threads", "1", "--seed", "3", "--quiet")
+    return run

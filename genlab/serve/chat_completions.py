@@ -5,6 +5,12 @@ its end-of-turn token (``finish_reason: "stop"``); a plain language model gets t
 (``User: …`` lines, then ``Assistant:``) and answers up to the next ``User:`` turn. See
 :mod:`genlab.chat`. With ``response_format`` the answer is constrained to JSON, and the end of turn is
 allowed only once the JSON is complete. The reply starts at its first non-blank character, streamed or not.
+
+With ``tools``, a run whose template has the tool tokens answers either in text or with tool calls, kept
+valid by constrained decoding (:mod:`genlab.structured.tool_turn`); the reply then carries
+``message.tool_calls`` (streamed: ``delta.tool_calls``) and ``finish_reason: "tool_calls"``. A following
+request with that assistant message and ``role: "tool"`` results continues the conversation
+(:mod:`genlab.serve.chat_turn`, :mod:`genlab.serve.tool_reply`).
 """
 
 from __future__ import annotations
@@ -16,35 +22,18 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from genlab import chat
-from genlab.errors import GenlabError
 from genlab.generate import TokenInfo
 from genlab.serve.body import read_json_object
-from genlab.serve.errors import APIError
+from genlab.serve.chat_turn import ChatTurn, chat_turn
 from genlab.serve.generation import GenerationJob, JobEvents, PromptStart, collect_answer, generate_choices
 from genlab.serve.logprobs import chat_logprobs
 from genlab.serve.registry import ServedModel
-from genlab.serve.response_format import check_constraint
 from genlab.serve.schemas import ChatCompletionRequest, parse_request
 from genlab.serve.shapes import response_head, usage
 from genlab.serve.sse import sse_response
 from genlab.serve.state import ServeState, require_api_key, serve_state
 
 router = APIRouter(dependencies=[Depends(require_api_key)])
-
-
-class _ReplyStart:
-    """Drops the blank the template leaves after ``Assistant:`` (and any further leading whitespace)."""
-
-    def __init__(self) -> None:
-        self.started = False
-
-    def feed(self, text: str) -> str:
-        if self.started:
-            return text
-        text = text.lstrip()
-        self.started = bool(text)
-        return text
 
 
 @dataclass
@@ -56,46 +45,49 @@ class ChatAnswer:
     """
 
     job: JobEvents
-    served: ServedModel
+    turn: ChatTurn
     head: dict[str, Any]
     n: int
     want_logprobs: bool
     include_usage: bool
+
+    @property
+    def served(self) -> ServedModel:
+        return self.turn.served
 
     async def body(self, disconnected: Callable[[], Awaitable[bool]]) -> dict[str, Any] | None:
         """The ``chat.completion`` object; None when the client went away first."""
         result = await collect_answer(self.job, self.n, disconnected)
         if result is None:
             return None
-        choices = [{
-            "index": c.index,
-            "message": {"role": "assistant", "content": "".join(c.text).lstrip(), "refusal": None},
-            "logprobs": chat_logprobs(c.tokens, self.served.tokenizer) if self.want_logprobs else None,
-            "finish_reason": c.finish_reason,
-        } for c in result.choices]
+        choices = []
+        for c in result.choices:
+            reader = self.turn.reader()
+            for delta in c.deltas:
+                reader.feed(delta)
+            message, finish_reason = reader.message()
+            choices.append({"index": c.index, "message": message,
+                            "logprobs": chat_logprobs(c.tokens, self.served.tokenizer) if self.want_logprobs else None,
+                            "finish_reason": finish_reason})
         return {**self.head, "choices": choices, "usage": usage(result.prompt_tokens, result.completion_tokens)}
 
     def chunks(self) -> AsyncIterator[dict[str, Any]]:
         """The ``chat.completion.chunk`` objects, as they are generated."""
         chunk_head = {**self.head, "object": "chat.completion.chunk"}
-        return _chunks(self.job, chunk_head, self.served, self.n, self.want_logprobs, self.include_usage)
+        return _chunks(self.job, chunk_head, self.turn, self.n, self.want_logprobs, self.include_usage)
 
 
 async def start_chat(state: ServeState, req: ChatCompletionRequest) -> ChatAnswer:
     """Check ``req``, put the conversation in the model's template and start generating (429/503 when full)."""
     served = state.language_model(req.model)
     req.check(state.limits)
-    try:
-        turn = chat.chat_prompt(req.message_dicts(), served.tokenizer, served.config)
-    except GenlabError as exc:  # e.g. a role the run's chat template has no turn for
-        raise APIError(400, str(exc), param="messages", code="invalid_value") from exc
+    turn = chat_turn(served, req.message_dicts(), req.tool_use())
     n = req.n or 1
-    cfg = req.sampling(state.limits.max_tokens_cap, top_logprobs=req.top_logprobs or 0, extra_stops=turn.stop)
-    cfg.stop_ids = turn.stop_ids
-    check_constraint(served, cfg)
-    job = await state.start(lambda: generate_choices(served, [turn.prompt], n, cfg))
+    cfg = req.sampling(state.limits.max_tokens_cap, top_logprobs=req.top_logprobs or 0, extra_stops=turn.prompt.stop)
+    turn.configure(cfg)
+    job = await state.start(lambda: generate_choices(served, [turn.prompt.prompt], n, cfg))
     head = response_head("chatcmpl", "chat.completion", served.id)
-    return ChatAnswer(job, served, head, n, bool(req.logprobs), req.include_usage)
+    return ChatAnswer(job, turn, head, n, bool(req.logprobs), req.include_usage)
 
 
 @router.post("/v1/chat/completions")
@@ -111,12 +103,14 @@ async def create_chat_completion(request: Request) -> Response:
     return JSONResponse(body)
 
 
-async def _chunks(job: GenerationJob, head: dict[str, Any], served: ServedModel, n: int, want_logprobs: bool,
+async def _chunks(job: GenerationJob, head: dict[str, Any], turn: ChatTurn, n: int, want_logprobs: bool,
                   include_usage: bool) -> AsyncIterator[dict[str, Any]]:
-    """A first chunk with the role per choice, then content deltas, the last one with ``finish_reason``."""
-    starts = [_ReplyStart() for _ in range(n)]
+    """A first chunk with the role per choice, then content or ``tool_calls`` deltas, the last one with
+    ``finish_reason``."""
+    readers = [turn.reader() for _ in range(n)]
     pending: list[list[TokenInfo]] = [[] for _ in range(n)]
     prompt_tokens = completion_tokens = 0
+    tokenizer = turn.served.tokenizer
     try:
         async for ev in job.events():
             if isinstance(ev, PromptStart):
@@ -130,15 +124,19 @@ async def _chunks(job: GenerationJob, head: dict[str, Any], served: ServedModel,
                 completion_tokens += 1
                 if want_logprobs:
                     pending[i].append(ev.token)
-            text = starts[i].feed(ev.text)
-            if not text and not ev.finish_reason:
+            deltas = readers[i].feed(ev)
+            finish = readers[i].message()[1] if ev.finish_reason else None
+            if not deltas and not finish:
                 continue
             logprobs = None
             if want_logprobs:
-                logprobs = chat_logprobs(pending[i], served.tokenizer)
+                logprobs = chat_logprobs(pending[i], tokenizer)
                 pending[i] = []
-            yield {**head, "choices": [{"index": i, "delta": {"content": text} if text else {},
-                                        "logprobs": logprobs, "finish_reason": ev.finish_reason}]}
+            deltas = deltas or [{}]
+            for k, delta in enumerate(deltas):
+                last = k == len(deltas) - 1
+                yield {**head, "choices": [{"index": i, "delta": delta, "logprobs": logprobs if k == 0 else None,
+                                            "finish_reason": finish if last else None}]}
         if include_usage:
             yield {**head, "choices": [], "usage": usage(prompt_tokens, completion_tokens)}
     finally:

@@ -215,6 +215,8 @@ class Choice:
     tokens: list[TokenInfo] = field(default_factory=list)
     finish_reason: str = "length"
     prompt_text_length: int = 0
+    #: every event of the choice, in order (a chat turn is read back from them: text, then tool calls)
+    deltas: list[Delta] = field(default_factory=list)
 
 
 @dataclass
@@ -236,6 +238,7 @@ async def collect(job: JobEvents, n: int, disconnected: Callable[[], Awaitable[b
                 choices.extend(Choice(first + i, prompt_text_length=event.text_length) for i in range(n))
                 continue
             choice = choices[event.index]
+            choice.deltas.append(event)
             choice.text.append(event.text)
             if event.token is not None:
                 choice.tokens.append(event.token)

@@ -28,7 +28,7 @@ from genlab.serve.responses_request import (
     input_items,
     input_messages,
 )
-from genlab.serve.schemas import ChatCompletionRequest, ChatMessage, parse_request
+from genlab.serve.schemas import ChatCompletionRequest, parse_request
 from genlab.serve.sse import sse_response
 from genlab.serve.state import ServeState, require_api_key, serve_state
 
@@ -50,14 +50,6 @@ def _history(state: ServeState, req: ResponsesRequest) -> tuple[dict[str, Any], 
     return previous.conversation
 
 
-def _check_tool_calls(messages: Sequence[dict[str, Any]]) -> None:
-    """Until the chat path reads an assistant message's ``tool_calls``, a ``function_call`` input item would
-    vanish from the prompt without a word: refuse it instead."""
-    if "tool_calls" not in ChatMessage.model_fields and any(m.get("tool_calls") for m in messages):
-        raise bad_request("function_call input items need tool calling, which this server's chat path does not "
-                          "support", "input")
-
-
 async def _start(state: ServeState, req: ResponsesRequest, messages: Sequence[dict[str, Any]]) -> ChatAnswer:
     """The chat completion behind this response; the chat path's 400s name the Responses fields."""
     try:
@@ -73,7 +65,6 @@ async def create_response(request: Request) -> Response:
     req = parse_request(ResponsesRequest, await read_json_object(request, state.limits.max_body_bytes))
     req.check(state.limits)
     conversation = [*_history(state, req), *input_messages(req.input)]
-    _check_tool_calls(conversation)
     answer = await _start(state, req, conversation)
     shape = ResponseShape.for_request(req, answer.served.id)
     items = input_items(req.input)

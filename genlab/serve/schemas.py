@@ -2,9 +2,10 @@
 
 Field names, types and ranges follow OpenAI's API reference, so a client that works against OpenAI
 works here. Two honest differences: arguments we cannot honour (penalties, ``logit_bias``, ``echo``,
-tools) are refused with a 400 that says so, never silently ignored; and widely used extensions are
-accepted: ``top_k`` and ``ignore_eos`` (as in vLLM), and ``response_format`` on completions too
-(structured outputs: :mod:`genlab.serve.response_format`).
+JSON mode with a schema keyword the grammar cannot enforce) are refused with a 400 that says so, never
+silently ignored; and widely used extensions are accepted: ``top_k`` and ``ignore_eos`` (as in vLLM), and
+``response_format`` on completions too (structured outputs: :mod:`genlab.serve.response_format`). Tools:
+:mod:`genlab.serve.tool_use`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from genlab.generate import SamplingConfig
 from genlab.serve.errors import bad_request
 from genlab.serve.limits import ServeLimits
 from genlab.serve.response_format import response_grammar
+from genlab.serve.tool_use import ToolUse, tool_use
 
 #: below this, sampling is greedy to within float precision; taken as 0 (greedy) to keep the scores finite
 MIN_TEMPERATURE = 1e-6
@@ -156,6 +158,8 @@ class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         content = self.content
@@ -165,7 +169,12 @@ class ChatMessage(BaseModel):
                     raise bad_request(f"content parts of type {part.type!r} are not supported; send text",
                                       "messages")
             content = "".join(part.text or "" for part in content)
-        return {"role": self.role, "content": content or ""}
+        out: dict[str, Any] = {"role": self.role, "content": content or ""}
+        if self.tool_calls is not None:
+            out["tool_calls"] = self.tool_calls
+        if self.tool_call_id is not None:
+            out["tool_call_id"] = self.tool_call_id
+        return out
 
 
 class ChatCompletionRequest(_SamplingRequest):
@@ -191,13 +200,13 @@ class ChatCompletionRequest(_SamplingRequest):
                 raise bad_request("top_logprobs needs logprobs set to true", "top_logprobs")
             if self.top_logprobs > limits.max_top_logprobs:
                 raise bad_request(f"top_logprobs must be between 0 and {limits.max_top_logprobs}", "top_logprobs")
-        if self.tools:
-            raise bad_request("tools (function calling) are not supported by genlab models", "tools")
-        if self.tool_choice not in (None, "none", "auto"):
-            raise bad_request("tool_choice is not supported by genlab models", "tool_choice")
 
     def message_dicts(self) -> list[dict[str, Any]]:
         return [m.as_dict() for m in self.messages]
+
+    def tool_use(self) -> ToolUse | None:
+        """The checked ``tools`` / ``tool_choice`` / ``parallel_tool_calls`` (None: no tools offered)."""
+        return tool_use(self.tools, self.tool_choice, self.parallel_tool_calls)
 
 
 @dataclass

@@ -26,6 +26,11 @@ FORMAT_VERSION = 1
 #: them when a run is fine-tuned for chat (``genlab finetune``): *added* special tokens, with ids after
 #: every id the tokenizer already had, so a base model's old ids keep their meaning.
 CHAT_TOKENS: tuple[str, ...] = ("<|system|>", "<|user|>", "<|assistant|>", "<|end|>")
+#: the chat template's tool tokens: the start of one tool call inside an assistant turn, and the tool-result
+#: turn. Added after ``CHAT_TOKENS`` (runs fine-tuned before they existed lack them and chat without tools).
+TOOL_TOKENS: tuple[str, ...] = ("<|tool_call|>", "<|tool|>")
+#: every reserved token ``genlab finetune`` gives a tokenizer, in id order
+TEMPLATE_TOKENS: tuple[str, ...] = CHAT_TOKENS + TOOL_TOKENS
 
 
 class Tokenizer(ABC):

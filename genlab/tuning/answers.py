@@ -2,7 +2,9 @@
 
 For each conversation, the model is given everything before the last assistant message (through the
 run's chat template) and decodes greedily until its end of turn; the answer counts when it equals
-that message, both whitespace-trimmed. Reports group the score by skill and by any tag
+that message, both whitespace-trimmed. An expected message with tool calls is compared as its text and
+its calls (name and arguments, canonical JSON), so a tool skill scores whether the model called the right
+function with the right arguments. Reports group the score by skill and by any tag
 (``builtin:skills`` tags its test questions ``seen`` or ``unseen``).
 """
 
@@ -17,9 +19,10 @@ from torch import nn
 from genlab.tokenizers import Tokenizer
 from genlab.tuning.chat_data import Conversation
 from genlab.tuning.template import ChatTemplate
+from genlab.tuning.tools import reply_text
 
-#: builtin:skills answers are short (the longest, a date in words, is under 20 characters)
-SKILLS_ANSWER_TOKENS = 40
+#: builtin:skills answers are short: a date in words is under 20 characters, a calculator call under 60
+SKILLS_ANSWER_TOKENS = 80
 
 
 @dataclass
@@ -140,7 +143,13 @@ def greedy_answers(model: nn.Module, tokenizer: Tokenizer, template: ChatTemplat
                     if not any(alive):
                         break
                     logits, state = model.step(nxt, state)
-    return [tokenizer.decode(a) for a in answers]
+    return [_reply(template, a) for a in answers]
+
+
+def _reply(template: ChatTemplate, ids: list[int]) -> str:
+    """A generated turn as text; a turn with tool calls as its text and calls (as the expected side is)."""
+    content, bodies = template.split_calls(ids)
+    return reply_text(content, bodies) if bodies else content
 
 
 def exact_match(model: nn.Module, tokenizer: Tokenizer, conversations: Sequence[Conversation],
@@ -155,7 +164,7 @@ def exact_match(model: nn.Module, tokenizer: Tokenizer, conversations: Sequence[
         context, answer = conv.prompt_and_answer()
         questions.append(next((m.content for m in reversed(context) if m.role == "user"), ""))
         expected.append(answer)
-        prompts.append(template.prompt_ids(context))
+        prompts.append(template.prompt_ids(context, tools=conv.tools))
     chunk = 256  # answered a chunk at a time, so the progress bar moves
     got: list[str] = []
     with tqdm(total=len(prompts), desc="answer", unit="q", disable=not progress, dynamic_ncols=True,

@@ -18,7 +18,7 @@ from typing import Any
 from genlab.checkpoint import read_json, run_dir
 from genlab.errors import GenlabError
 from genlab.tokenizers import Tokenizer
-from genlab.tokenizers.base import CHAT_TOKENS
+from genlab.tokenizers.base import TEMPLATE_TOKENS
 from genlab.training.config import resolve
 from genlab.training.loop import FitResult, fit
 from genlab.training.state import require_checkpoint
@@ -52,10 +52,10 @@ def base_run(path: Path) -> tuple[dict[str, Any], Tokenizer]:
 
 
 def grown_tokenizer(base: Tokenizer, conversations: list[Conversation]) -> tuple[Tokenizer, list[str]]:
-    """The base tokenizer plus the chat tokens and the data's unknown symbols (which are returned too)."""
-    texts = (m.content for conv in conversations for m in conv.messages)
+    """The base tokenizer plus the template's tokens and the data's unknown symbols (which are returned too)."""
+    texts = (text for conv in conversations for text in conv.texts())
     missing = base.missing_symbols(texts)
-    return base.extended(missing, CHAT_TOKENS), missing
+    return base.extended(missing, TEMPLATE_TOKENS), missing
 
 
 def model_builder(base: Path, base_config: dict[str, Any], old_tokens: list[str], new_tokens: list[str],
@@ -173,7 +173,7 @@ def _describe(base: Path, base_tok: Tokenizer, tokenizer: Tokenizer, missing: li
     shown = "".join(missing[:12]) if base_tok.kind in ("char", "jamo") else " ".join(map(repr, missing[:6]))
     print(f"fine-tuning {base} on {args.data}: {len(train_c):,} conversations ({train_e.target_tokens:,} target "
           f"tokens), {len(val_c):,} held out for validation")
-    print(f"vocabulary {base_tok.vocab_size:,} → {tokenizer.vocab_size:,} (+{grown}: {len(CHAT_TOKENS)} chat tokens"
+    print(f"vocabulary {base_tok.vocab_size:,} → {tokenizer.vocab_size:,} (+{grown}: {len(TEMPLATE_TOKENS)} chat tokens"
           + (f", {len(missing)} new symbols: {shown}{' …' if len(missing) > 12 else ''}" if missing else "") + ")")
     cut = _too_long(train_e, block) + _too_long(val_e, block)
     if cut:

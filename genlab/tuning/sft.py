@@ -57,7 +57,7 @@ def encode_split(template: ChatTemplate, conversations: Sequence[Conversation]) 
     mask: list[int] = []
     starts = [0]
     for conv in conversations:
-        rendered = template.render(conv.messages)
+        rendered = template.render(conv.messages, tools=conv.tools)
         ids += [EOS_ID, *rendered.ids]
         mask += [0, *rendered.mask]
         starts.append(len(ids))

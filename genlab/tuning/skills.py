@@ -1,10 +1,14 @@
 """``builtin:skills``: an offline instruction set in Korean and English whose answers can be checked.
 
-Eight skills, each asked in many phrasings in both languages, each with one exact answer:
+Nine skills, each asked in many phrasings in both languages, each with one exact answer:
 dates to ISO (``March 5, 1999`` → ``1999-03-05``) and back, numbers read in Sino-Korean
 (``2026`` → ``이천이십육``, 1 ≤ n ≤ 9999), addition and subtraction of numbers below 1000 (the larger
 number first, so answers are never negative), reversing a word, counting a word's characters, and
-a few short greetings. Everything is generated from a seed, so the same seed gives the same data.
+a few short greetings, and calling a calculator tool: a product too large to work out in one's head
+(``What is 487 times 36?``) is answered by calling ``calculator`` with ``{"expression": "487*36"}``,
+reading the tool's result and answering with it. So that the model learns *when* to call, a quarter
+of the other skills' conversations offer the calculator too and are answered without it. Everything
+is generated from a seed, so the same seed gives the same data.
 
 Every skill keeps a few phrasings out of training altogether: the test set asks with the training
 phrasings ("seen", fresh values) and with those held-out ones ("unseen"), so a report can show
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 from genlab.errors import GenlabError
 from genlab.tuning.chat_data import Conversation
 from genlab.tuning.template import Message
+from genlab.tuning.tools import ToolCall, ToolSpec, canonical_json
 
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December")
@@ -91,6 +96,9 @@ class Skill:
     make: Callable[[random.Random], tuple[dict[str, str], str]] | None = None
     #: for skills without values (greetings): each phrasing's fixed answer
     replies: dict[str, str] | None = None
+    #: a skill answered by calling this tool with ``{"expression": values["expression"]}`` (the answer is
+    #: the tool's result, which the assistant then repeats)
+    tool: ToolSpec | None = None
 
 
 def _date(rng: random.Random) -> tuple[int, int, int]:
@@ -155,6 +163,22 @@ def _count(rng: random.Random) -> tuple[dict[str, str], str]:
     return {"w": word}, str(len(word))
 
 
+def _product(rng: random.Random) -> tuple[dict[str, str], str]:
+    a, b = rng.randint(12, 999), rng.randint(12, 99)
+    if rng.random() < 0.5:
+        a, b = b, a
+    values = _values(a, b)
+    values["expression"] = f"{a}*{b}"
+    return values, str(a * b)
+
+
+CALCULATOR = ToolSpec("calculator", "Evaluate an arithmetic expression.",
+                      {"type": "object", "properties": {"expression": {"type": "string"}},
+                       "required": ["expression"]})
+#: how often a conversation of another skill offers the calculator (and is answered without it)
+TOOL_OFFERED = 0.25
+
+
 #: greeting → reply, by kind; the held-out greetings have the same replies
 GREETINGS = {
     "Hello! How can I help you?": (("Hello", "Hi", "Hello!", "Hi there", "Good morning"),
@@ -215,6 +239,11 @@ SKILLS: tuple[Skill, ...] = (
           ("How long is the word '{w}'?", "'{w}' 글자 수 세어 줘.", "Number of characters in '{w}'?"),
           _count),
     _greeting_skill(),
+    Skill("calculator",
+          ("What is {a} times {b}?", "{a} 곱하기 {b_eun}?", "Multiply {a} by {b}.", "{a} × {b} = ?",
+           "{a_gwa} {b_eul} 곱하면?", "Compute {a} * {b}."),
+          ("{a} 곱하기 {b} 계산해 줘.", "Tell me {a} multiplied by {b}.", "{a} * {b_eun} 얼마야?"),
+          _product, tool=CALCULATOR),
 )
 SYSTEM_PROMPTS = ("You are a helpful assistant.", "당신은 친절한 도우미입니다.", "Answer briefly.")
 
@@ -228,18 +257,37 @@ def ask(skill: Skill, phrasing: str, rng: random.Random) -> tuple[str, str]:
     return phrasing.format(**values), answer
 
 
+def tool_exchange(skill: Skill, phrasing: str, rng: random.Random, answered: bool) -> list[Message]:
+    """A tool skill's question, the assistant's call, and (``answered``) the tool's result and the answer."""
+    assert skill.make is not None and skill.tool is not None
+    values, answer = skill.make(rng)
+    call = ToolCall(skill.tool.name, canonical_json({"expression": values["expression"]}), "call_1")
+    messages = [Message("user", phrasing.format(**values)), Message("assistant", "", tool_calls=(call,))]
+    if answered:
+        messages += [Message("tool", answer, tool_call_id=call.id), Message("assistant", answer)]
+    return messages
+
+
 def conversation(skill: Skill, phrasing: str, rng: random.Random, extras: bool, source: str) -> Conversation:
-    """A one-question conversation; with ``extras``, sometimes a system prompt or a first exchange before it."""
+    """A one-question conversation; with ``extras``, sometimes a system prompt or a first exchange before it.
+
+    A tool skill's conversation offers its tool; in training it runs to the answer after the tool's
+    result, in a test (no ``extras``) it ends at the call, which is what the test scores.
+    """
+    if skill.tool is not None:
+        return Conversation(tool_exchange(skill, phrasing, rng, answered=extras), skill.name, source,
+                            tools=(skill.tool,))
+    tools = (CALCULATOR,) if extras and rng.random() < TOOL_OFFERED else ()
     messages: list[Message] = []
     if extras and rng.random() < 0.1:
         messages.append(Message("system", rng.choice(SYSTEM_PROMPTS)))
     if extras and rng.random() < 0.1:  # a multi-turn conversation: an earlier question and its answer
-        other = rng.choice(SKILLS)
+        other = rng.choice([s for s in SKILLS if s.tool is None])
         question, answer = ask(other, rng.choice(other.train), rng)
         messages += [Message("user", question), Message("assistant", answer)]
     question, answer = ask(skill, phrasing, rng)
     messages += [Message("user", question), Message("assistant", answer)]
-    return Conversation(messages, skill.name, source)
+    return Conversation(messages, skill.name, source, tools=tools)
 
 
 @dataclass

@@ -58,7 +58,7 @@ def test_n_stop_max_tokens_and_logprobs_behave_as_for_completions(chat_client):
     assert all(t.logprob <= 0 and len(t.top_logprobs) == 2 for t in tokens)
 
 
-def test_a_role_the_template_lacks_is_a_400(chat_client):
+def test_a_tool_result_that_answers_no_call_is_a_400(chat_client):
     client, model = chat_client
-    with pytest.raises(openai.BadRequestError, match="unknown chat role 'tool'"):
+    with pytest.raises(openai.BadRequestError, match="must answer a call of the assistant message before it"):
         client.chat.completions.create(model=model, messages=[{"role": "tool", "content": "x", "tool_call_id": "1"}])

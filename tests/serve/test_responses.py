@@ -7,11 +7,15 @@ import time
 from pathlib import Path
 
 import httpx
+import jsonschema
 import openai
+import pydantic
 import pytest
 
 from genlab import chat
+from genlab.cli import main as genlab_main
 from genlab.tokenizers import load as load_tokenizer
+from tests.conftest import CALC
 
 MODEL = "markov-char"
 
@@ -223,36 +227,13 @@ def test_a_failure_mid_stream_ends_with_error_and_response_failed(make_client, m
     assert http.get(f"/v1/responses/{events[0]['response']['id']}").status_code == 404  # a failure is not stored
 
 
-def test_function_call_items_are_never_dropped_silently(make_client) -> None:
-    from genlab.serve.schemas import ChatMessage
-
+def test_a_run_without_tool_tokens_refuses_function_call_items(make_client) -> None:
     items = [{"role": "user", "content": "2+3?"},
              {"type": "function_call", "call_id": "call_a", "name": "calc", "arguments": "{\"e\": \"2+3\"}"},
              {"type": "function_call_output", "call_id": "call_a", "output": "5"}]
     reply = make_client().post("/v1/responses", json={"model": MODEL, "input": items, "max_output_tokens": 3})
-    if "tool_calls" in ChatMessage.model_fields:  # the chat path takes tool calls: the turn is in the prompt
-        assert reply.status_code == 200
-    else:
-        assert reply.status_code == 400 and reply.json()["error"]["param"] == "input"
-
-
-def test_logprobs_come_with_the_output_text_when_included(client: openai.OpenAI) -> None:
-    args = dict(model=MODEL, input="the cat", max_output_tokens=6, temperature=0, top_logprobs=2,
-                include=["message.output_text.logprobs"])
-    out = client.responses.create(**args)
-    logprobs = out.output[0].content[0].logprobs
-    assert len(logprobs) == out.usage.output_tokens
-    assert all(lp.logprob <= 0 and 1 <= len(lp.top_logprobs) <= 2 for lp in logprobs)
-    events = list(client.responses.create(stream=True, **args))
-    streamed = [lp.token for e in events if e.type == "response.output_text.delta" for lp in e.logprobs]
-    assert streamed == [lp.token for lp in logprobs]
-    # an answer that ends with its end-of-text token lists that token too, streamed or not
-    ended = dict(args, max_output_tokens=200)
-    whole = client.responses.create(**ended)
-    final = [e for e in client.responses.create(stream=True, **ended) if e.type.startswith("response.")][-1]
-    assert len(whole.output[0].content[0].logprobs) == whole.usage.output_tokens
-    assert [lp.token for lp in final.response.output[0].content[0].logprobs] == \
-        [lp.token for lp in whole.output[0].content[0].logprobs]
+    error = reply.json()["error"]
+    assert reply.status_code == 400 and error["param"] == "input" and "fine-tune" in error["message"]
 
 
 def test_input_items_list_what_the_response_was_asked(client: openai.OpenAI) -> None:
@@ -271,3 +252,108 @@ def test_input_items_list_what_the_response_was_asked(client: openai.OpenAI) -> 
         client.responses.input_items.list(out.id, limit=0)
     with pytest.raises(openai.NotFoundError):
         client.responses.input_items.list("resp_nope")
+
+
+# --- text.format and tools, on the runs that can do them ------------------------------------------------
+
+PETS = [{"name": "cat", "age": 3}, {"name": "dog", "age": 5}, {"name": "고양이", "age": 12}]
+PET_SCHEMA = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 8}, "age": {"type": "integer"}},
+              "required": ["name", "age"], "additionalProperties": False}
+#: tests/conftest.py's calc tool, in the Responses API's flat form
+CALC_FLAT = {"type": "function", "name": CALC["function"]["name"], "description": CALC["function"]["description"],
+             "parameters": CALC["function"]["parameters"]}
+
+
+class Pet(pydantic.BaseModel):
+    name: str
+    age: int
+
+
+@pytest.fixture(scope="module")
+def json_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A char Markov chain on JSON lines: its vocabulary spells JSON (the shared runs' lacks braces)."""
+    root = tmp_path_factory.mktemp("json-run")
+    (root / "pets.txt").write_text("\n".join(json.dumps(p, ensure_ascii=False) for p in PETS * 20) + "\n",
+                                   encoding="utf-8")
+    run = root / "pets"
+    for argv in (["prepare", "--corpus", str(root / "pets.txt"), "--unit", "line", "--out", str(run), "--quiet"],
+                 ["train", str(run), "--model", "markov", "--order", "4", "--quiet"]):
+        assert genlab_main(argv) == 0
+    return run
+
+
+@pytest.fixture(scope="module")
+def able(start_server, json_run: Path, tool_run: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A server with the JSON run and the tool-calling run; the client and the tool run's model id."""
+    with start_server([json_run, tool_run], tmp_path_factory.mktemp("able-logs")) as live:
+        yield openai.OpenAI(base_url=live.api, api_key="unused", max_retries=0, timeout=60), tool_run.name
+
+
+def test_text_format_json_schema_constrains_the_output(able) -> None:
+    client, _ = able
+    text = {"format": {"type": "json_schema", "name": "pet", "schema": PET_SCHEMA, "strict": True}}
+    for seed in range(4):
+        out = client.responses.create(model="pets", input="a pet?", text=text, temperature=1.5,
+                                      extra_body={"seed": seed}, max_output_tokens=60)
+        assert out.text.format.type == "json_schema"
+        if out.status == "completed":  # a cut answer says so (incomplete) and claims nothing
+            jsonschema.validate(json.loads(out.output_text), PET_SCHEMA)
+    parsed = client.responses.parse(model="pets", input="a pet?", text_format=Pet, temperature=0,
+                                    max_output_tokens=60)
+    assert parsed.status == "completed" and isinstance(parsed.output_parsed, Pet)
+    events = list(client.responses.create(model="pets", input="a pet?", text=text, temperature=0,
+                                          max_output_tokens=60, stream=True))
+    final = events[-1].response
+    assert final.status == "completed" and final.output_text == parsed.output_text
+    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == final.output_text
+    # any JSON object: greedy decoding may go round in circles until cut; sampled answers close it
+    answers = [client.responses.create(model="pets", input="a pet?", text={"format": {"type": "json_object"}},
+                                       temperature=0.7, extra_body={"seed": seed}, max_output_tokens=100)
+               for seed in range(3)]
+    assert any(a.status == "completed" for a in answers)
+    assert all(isinstance(json.loads(a.output_text), dict) for a in answers if a.status == "completed")
+
+
+def test_unsupported_schema_keywords_are_400_naming_text_format(able) -> None:
+    client, _ = able
+    bad = {"type": "object", "properties": {"name": {"type": "string", "pattern": "^c"}}}
+    with pytest.raises(openai.BadRequestError) as err:
+        client.responses.create(model="pets", input="a pet?",
+                                text={"format": {"type": "json_schema", "name": "pet", "schema": bad}})
+    assert err.value.param.startswith("text.format")
+
+
+def test_a_function_call_then_its_output_gives_the_answer(able) -> None:
+    client, model = able
+    out = client.responses.create(model=model, input="7*6?", tools=[CALC_FLAT], temperature=0)
+    assert out.status == "completed" and out.tools[0].name == "calc"
+    (call,) = [item for item in out.output if item.type == "function_call"]
+    assert call.name == "calc" and json.loads(call.arguments) == {"e": "7*6"} and call.id.startswith("fc_")
+    result = {"type": "function_call_output", "call_id": call.call_id, "output": "42"}
+    # continued on the server (previous_response_id) or by sending the whole exchange back: the same answer
+    chained = client.responses.create(model=model, input=[result], previous_response_id=out.id, tools=[CALC_FLAT],
+                                      temperature=0)
+    resent = client.responses.create(model=model, tools=[CALC_FLAT], temperature=0, input=[
+        {"role": "user", "content": "7*6?"}, *[item.model_dump(exclude_none=True) for item in out.output], result])
+    assert chained.output_text == resent.output_text == "42"
+    assert chained.usage.input_tokens == resent.usage.input_tokens
+    assert not [item for item in chained.output if item.type == "function_call"]
+
+
+def test_tool_choice_forces_a_call_and_a_streamed_call_adds_up(able) -> None:
+    client, model = able
+    forced = client.responses.create(model=model, input="ping", tools=[CALC_FLAT], tool_choice="required",
+                                     temperature=0, max_output_tokens=200)
+    assert [item.type for item in forced.output if item.type == "function_call"] == ["function_call"]
+    named = client.responses.create(model=model, input="ping", tools=[CALC_FLAT], temperature=0,
+                                    tool_choice={"type": "function", "name": "calc"}, max_output_tokens=200)
+    assert any(item.type == "function_call" and item.name == "calc" for item in named.output)
+    events = list(client.responses.create(model=model, input="12*3?", tools=[CALC_FLAT], tool_choice="required",
+                                          temperature=0, stream=True))
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    final = events[-1].response
+    (call,) = [item for item in final.output if item.type == "function_call"]
+    added = [e for e in events if e.type == "response.output_item.added" and e.item.type == "function_call"]
+    assert added and added[0].item.call_id == call.call_id
+    assert "".join(e.delta for e in events if e.type == "response.function_call_arguments.delta") == call.arguments
+    jsonschema.validate(json.loads(call.arguments), CALC["function"]["parameters"])

@@ -9,6 +9,7 @@ import pytest
 from genlab.errors import GenlabError
 from genlab.tuning.chat_data import parse_record, read_chat_file
 from genlab.tuning.template import Message
+from genlab.tuning.tools import ToolCall
 
 GOOD = {"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"},
                      {"role": "assistant", "content": "a", "weight": 1}], "skill": "x", "id": 7}
@@ -43,7 +44,48 @@ BAD = {
     "empty completion": ('{"prompt": "p", "completion": ""}', "'completion' is empty"),
     "skill type": ('{"prompt": "p", "completion": "c", "skill": 3}', "'skill' must be a string"),
     "messages type": ('{"messages": "hi"}', "'messages' must be a non-empty list"),
+    "tool calls on user": ('{"messages": [{"role": "user", "content": "q", "tool_calls": []}, '
+                           '{"role": "assistant", "content": "a"}]}', "only assistant messages carry 'tool_calls'"),
+    "tool call arguments": ('{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "tool_calls": '
+                            '[{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{x"}}]}]}',
+                            r"message 2: tool_calls\[0\]\.function\.arguments is not valid JSON"),
+    "tool call not offered": ('{"tools": [{"type": "function", "function": {"name": "g"}}], "messages": '
+                              '[{"role": "user", "content": "q"}, {"role": "assistant", "tool_calls": [{"id": "c1", '
+                              '"type": "function", "function": {"name": "f", "arguments": "{}"}}]}]}',
+                              r"message 2 calls 'f', which is not in the line's 'tools' \(g\)"),
+    "tool without id": ('{"messages": [{"role": "user", "content": "q"}, {"role": "tool", "content": "r"}, '
+                        '{"role": "assistant", "content": "a"}]}', r"message 2 \(tool\) needs 'tool_call_id'"),
+    "tool answers nothing": ('{"messages": [{"role": "user", "content": "q"}, {"role": "tool", "content": "r", '
+                             '"tool_call_id": "c9"}, {"role": "assistant", "content": "a"}]}',
+                             "answers tool_call_id 'c9', but no earlier assistant message"),
+    "tools type": ('{"tools": {"name": "f"}, "messages": [{"role": "user", "content": "q"}, '
+                   '{"role": "assistant", "content": "a"}]}', "'tools' must be a list"),
+    "tool name": ('{"tools": [{"type": "function", "function": {"name": "a b"}}], "messages": '
+                  '[{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}',
+                  r"'tools'\[0\]\.function\.name must be 1–64 letters"),
 }
+
+
+TOOL_LINE = {
+    "tools": [{"type": "function", "function": {"name": "calculator", "description": "Arithmetic.", "parameters": {
+        "type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]}}}],
+    "messages": [
+        {"role": "user", "content": "12*7?"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function", "function": {
+            "name": "calculator", "arguments": "{\"expression\": \"12*7\"}"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "84"},
+        {"role": "assistant", "content": "84"},
+    ],
+}
+
+
+def test_openai_tool_call_lines_are_read():
+    conv = parse_record(TOOL_LINE, "d.jsonl:1")
+    assert [t.name for t in conv.tools] == ["calculator"]
+    assert conv.messages[1] == Message("assistant", "", tool_calls=(ToolCall("calculator", '{"expression": "12*7"}',
+                                                                             "call_1"),))
+    assert conv.messages[2] == Message("tool", "84", tool_call_id="call_1")
+    assert '{"name": "calculator", "arguments": {"expression": "12*7"}}' in conv.texts()
 
 
 @pytest.mark.parametrize("case", sorted(BAD))

@@ -14,7 +14,7 @@ import torch
 
 from genlab.cli import main as genlab_main
 from genlab.models import load_model
-from genlab.tokenizers.base import CHAT_TOKENS
+from genlab.tokenizers.base import TEMPLATE_TOKENS
 from genlab.tuning.chat_data import Conversation
 from genlab.tuning.template import Message
 
@@ -44,7 +44,7 @@ def test_the_chat_run_records_its_lineage_and_answers(chat_run, chat_base_run, c
     assert config["init_from"]["run"] == str(chat_base_run) and config["init_from"]["weights"] == "base"
     assert config["finetune"]["train_conversations"] + config["finetune"]["val_conversations"] == 20
     model, tok, _ = load_model(chat_run)
-    assert [tok.special_id(t) for t in CHAT_TOKENS] == list(range(tok.vocab_size - 4, tok.vocab_size))
+    assert [tok.special_id(t) for t in TEMPLATE_TOKENS] == list(range(tok.vocab_size - 6, tok.vocab_size))
     proc = genlab("eval", str(chat_run), "--data", str(chat_data), "--quiet")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("exact match 100.0% (20/20)")
@@ -115,7 +115,7 @@ def test_builtin_skills_fine_tunes(chat_base_run, tmp_path):
                   "--batch-size", "2", "--threads", "1", "--quiet")
     assert proc.returncode == 0, proc.stderr
     assert "38,000 conversations" in proc.stdout and "2,000 held out" in proc.stdout
-    assert re.search(r"4 chat tokens, \d+ new symbols", proc.stdout)
+    assert re.search(r"6 chat tokens, \d+ new symbols", proc.stdout)
 
 
 def test_bad_input_is_one_line_and_exit_2(chat_base_run, chat_data, tmp_path):

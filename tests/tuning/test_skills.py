@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 
 from genlab.errors import GenlabError
-from genlab.tuning.skills import SKILLS, builtin_dataset, josa, sino_korean
+from genlab.tuning.skills import CALCULATOR, SKILLS, builtin_dataset, josa, sino_korean
 
 
 @pytest.mark.parametrize("n, reading", [(1, "일"), (10, "십"), (11, "십일"), (20, "이십"), (101, "백일"),
@@ -57,3 +58,26 @@ def test_answers_are_right():
 def test_unknown_builtin():
     with pytest.raises(GenlabError, match="available: builtin:skills"):
         builtin_dataset("recipes")
+
+
+def test_the_calculator_skill_calls_the_tool_and_other_skills_sometimes_offer_it():
+    data = builtin_dataset("skills", seed=0, train_size=900, test_per_group=4)
+    calls = [c for c in data.train if c.skill == "calculator"]
+    assert calls and all(c.tools == (CALCULATOR,) for c in calls)
+    for conv in calls:
+        user, call, result, answer = conv.messages[-4:]
+        (tool_call,) = call.tool_calls
+        expression = json.loads(tool_call.arguments)["expression"]
+        a, b = (int(x) for x in expression.split("*"))
+        assert tool_call.name == "calculator" and result.role == "tool" and result.tool_call_id == tool_call.id
+        assert result.content == answer.content == str(a * b) and str(a) in user.content and str(b) in user.content
+    # the other skills: a share offers the calculator, and none of them calls it (the model learns when)
+    others = [c for c in data.train if c.skill != "calculator"]
+    offered = sum(bool(c.tools) for c in others) / len(others)
+    assert 0.15 < offered < 0.35 and not any(m.tool_calls for c in others for m in c.messages)
+    # a test ends at the call, and what eval compares is the call (name and arguments)
+    test = [c for c in data.test if c.skill == "calculator"]
+    assert {c.tags["phrasing"] for c in test} == {"seen", "unseen"}
+    context, expected = test[0].prompt_and_answer()
+    assert context[-1].role == "user"
+    assert re.fullmatch(r'\[tool call\] \{"name": "calculator", "arguments": \{"expression": "\d+\*\d+"\}\}', expected)
