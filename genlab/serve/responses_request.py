@@ -14,6 +14,7 @@ as genlab extensions, as on the other endpoints.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -322,14 +323,20 @@ def chat_request(req: ResponsesRequest, messages: Sequence[dict[str, Any]]) -> d
 #: chat completions' names for what a Responses request calls otherwise
 CHAT_TO_RESPONSES_PARAM = {"max_tokens": "max_output_tokens", "messages": "input", "response_format": "text.format",
                            "logprobs": "include"}
+#: a chat tool's fields sit under ``function``; a Responses tool's at its top
+_CHAT_TOOL_FIELD = re.compile(r"\btools\[(\d+)\]\.function\.")
 
 
 def in_responses_terms(error: APIError) -> APIError:
-    """A 400 the chat path raised, with its ``param`` renamed to the Responses field the client sent."""
+    """A 400 the chat path raised, with its ``param`` (and the text) in the Responses fields the client sent."""
     if error.status != 400 or not error.param:
         return error
     name = CHAT_TO_RESPONSES_PARAM.get(error.param.split(".", 1)[0].split("[", 1)[0])
-    if name is None:
-        return error
-    message = f"{error.message} (the Responses field {name!r})"
+    if name is not None:
+        message = f"{error.message} (the Responses field {name!r})"
+    else:
+        name = _CHAT_TOOL_FIELD.sub(r"tools[\1].", error.param)
+        message = _CHAT_TOOL_FIELD.sub(r"tools[\1].", error.message)
+        if (name, message) == (error.param, error.message):
+            return error
     return APIError(error.status, message, type=error.type, param=name, code=error.code, headers=error.headers)

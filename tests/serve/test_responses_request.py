@@ -182,6 +182,9 @@ def test_chat_errors_are_renamed_to_the_responses_field() -> None:
                                           param="response_format"))
     assert renamed.param == "text.format" and "text.format" in renamed.message
     assert in_responses_terms(APIError(400, "bad", param="messages[2].content")).param == "input"
-    assert in_responses_terms(APIError(400, "no tools", param="tools")).param == "tools"
+    tool = in_responses_terms(APIError(400, "tools[1].function.name must be 1–64 letters", param="tools"))
+    assert (tool.param, tool.message) == ("tools", "tools[1].name must be 1–64 letters")
+    same = APIError(400, "no tools", param="tools")
+    assert in_responses_terms(same) is same
     unchanged = APIError(404, "no such model", param="model")
     assert in_responses_terms(unchanged) is unchanged
