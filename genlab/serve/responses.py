@@ -65,9 +65,9 @@ async def create_response(request: Request) -> Response:
     req = parse_request(ResponsesRequest, await read_json_object(request, state.limits.max_body_bytes))
     req.check(state.limits)
     conversation = [*_history(state, req), *input_messages(req.input)]
-    answer = await _start(state, req, conversation)
-    shape = ResponseShape.for_request(req, answer.served.id)
     items = input_items(req.input)
+    answer = await _start(state, req, conversation)  # generating from here: nothing below may refuse the request
+    shape = ResponseShape.for_request(req, answer.served.id)
 
     def keep(response: dict[str, Any], message: dict[str, Any]) -> None:
         if req.store is not False:
