@@ -59,7 +59,8 @@ class Constraint:
         if size == self.vocab.size:
             return self._mask
         out = torch.zeros(size, dtype=torch.bool)
-        out[:self.vocab.size] = self._mask[:size]
+        shared = min(size, self.vocab.size)
+        out[:shared] = self._mask[:shared]
         return out
 
     def advance(self, token_id: int) -> None:

@@ -19,6 +19,7 @@ decoded text is valid JSON whenever the grammar's text is.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -29,6 +30,7 @@ from genlab.tokenizers import SPECIAL_TOKENS, UNK_ID, Tokenizer
 SPECIAL_MARK = b"\xff"
 
 _CACHE: weakref.WeakKeyDictionary[Tokenizer, Vocabulary] = weakref.WeakKeyDictionary()
+_CACHE_LOCK = threading.Lock()  # the server's worker threads may ask for the same tokenizer at once
 
 
 class Vocabulary:
@@ -111,7 +113,8 @@ class _Encoder:
 
 def vocabulary(tokenizer: Tokenizer) -> Vocabulary:
     """The :class:`Vocabulary` of ``tokenizer``, built on first use and kept while the tokenizer lives."""
-    vocab = _CACHE.get(tokenizer)
-    if vocab is None:
-        vocab = _CACHE[tokenizer] = Vocabulary(tokenizer)
-    return vocab
+    with _CACHE_LOCK:
+        vocab = _CACHE.get(tokenizer)
+        if vocab is None:
+            vocab = _CACHE[tokenizer] = Vocabulary(tokenizer)
+        return vocab

@@ -131,14 +131,15 @@ def test_jamo_spells_syllables_as_jamo_and_enum_values_decompose() -> None:
 
 
 def test_random_walks_inside_the_mask_always_validate() -> None:
-    schema = {"type": "object", "additionalProperties": False, "required": ["n", "ok", "kind", "tags", "p"],
+    schema = {"type": "object", "additionalProperties": False, "required": ["n", "ok", "kind", "tags", "p", "이름"],
               "properties": {"n": {"type": "integer", "minimum": 0, "maximum": 50}, "ok": {"type": "boolean"},
+                             "이름": {"type": "boolean"},
                              "kind": {"enum": ["고양이", "dog"]},
                              "x": {"anyOf": [{"type": "number"}, {"type": "null"}]},
                              "tags": {"type": "array", "items": {"type": "string", "maxLength": 3}, "maxItems": 2},
                              "p": {"$ref": "#/$defs/P"}},
               "$defs": {"P": {"type": "object", "properties": {"y": {"type": "string", "maxLength": 4}}}}}
-    text = JSON_TEXT + ['{"n": 1, "ok": true, "kind": "dog", "tags": [], "p": {"y": "k"}}']
+    text = JSON_TEXT + ['{"n": 1, "ok": true, "kind": "dog", "tags": [], "p": {"y": "k"}, "이름": false}']
     for kind, options in [("char", {}), ("jamo", {}), ("bpe", {"vocab_size": 300, "min_frequency": 1})]:
         tok = train(kind, text * 3, **options)
         rng = random.Random(7)
