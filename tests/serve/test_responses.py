@@ -357,3 +357,18 @@ def test_tool_choice_forces_a_call_and_a_streamed_call_adds_up(able) -> None:
     assert added and added[0].item.call_id == call.call_id
     assert "".join(e.delta for e in events if e.type == "response.function_call_arguments.delta") == call.arguments
     jsonschema.validate(json.loads(call.arguments), CALC["function"]["parameters"])
+
+
+def test_langchain_tool_round_trip_over_the_responses_api(able) -> None:
+    from langchain_core.messages import HumanMessage, ToolMessage
+    from langchain_openai import ChatOpenAI
+
+    client, model = able
+    llm = ChatOpenAI(model=model, base_url=str(client.base_url), api_key="unused", use_responses_api=True,
+                     temperature=0, max_retries=0).bind_tools([CALC])
+    asked = HumanMessage("7*6?")
+    call_turn = llm.invoke([asked])
+    (call,) = call_turn.tool_calls
+    assert call["name"] == "calc" and call["args"] == {"e": "7*6"}
+    answer = llm.invoke([asked, call_turn, ToolMessage("42", tool_call_id=call["id"])])
+    assert answer.text == "42" and not answer.tool_calls
