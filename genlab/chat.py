@@ -48,7 +48,7 @@ class ChatPrompt:
     stop: tuple[str, ...] = ()
     stop_ids: tuple[int, ...] = ()
     templated: bool = False
-    #: the template's tool-call token (None: the run cannot call tools)
+    #: the template's tool-call token (None: no tools are offered, or the run cannot call any)
     tool_call_id: int | None = None
 
 
@@ -68,8 +68,9 @@ def chat_prompt(messages: Sequence[dict], tokenizer: Tokenizer, config: dict[str
         from genlab.tuning.template import ChatTemplate, normalise
 
         template = ChatTemplate(tokenizer)
-        return ChatPrompt(template.prompt_ids(normalise(messages), tools=tools), stop_ids=template.stop_ids(),
-                          templated=True, tool_call_id=template.tool_call_id)
+        return ChatPrompt(template.prompt_ids(normalise(messages), tools=tools),
+                          stop_ids=template.stop_ids(tools=bool(tools)), templated=True,
+                          tool_call_id=template.tool_call_id if tools else None)
     if tools or any(m.get("role") == "tool" or m.get("tool_calls") for m in messages):
         raise GenlabError("this run was not fine-tuned for chat, so it cannot call tools; send the request without "
                           "tools, or fine-tune it (`genlab finetune RUN --data builtin:skills --out CHAT_RUN`), "

@@ -48,7 +48,7 @@ class ChatTurn:
         from genlab.structured.tool_turn import tool_turn_grammar
 
         text_schema = json.loads(cfg.grammar.source) if cfg.grammar is not None else None
-        cfg.grammar = tool_turn_grammar(self.use, text_schema)
+        cfg.grammar = tool_turn_grammar(self.use, text_schema, self.served.tokenizer)
         try:
             cfg.constraints(self.served.tokenizer, 1)
         except GenlabError as exc:
@@ -71,6 +71,4 @@ def chat_turn(served: ServedModel, messages: Sequence[dict[str, Any]], use: Tool
     except GenlabError as exc:
         param = "tools" if use is not None and "tool tokens" in str(exc) else "messages"
         raise APIError(400, str(exc), param=param, code="invalid_value") from exc
-    if use is not None and prompt.tool_call_id is None:  # defensive: chat_prompt refuses such runs already
-        raise APIError(400, "this run cannot call tools", param="tools", code="invalid_value")
     return ChatTurn(served, prompt, use)

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from genlab.structured.grammar import Grammar, lark_grammar, lark_json
+from genlab.structured.grammar import Grammar, _respelled, lark_grammar, lark_json
+from genlab.structured.vocabulary import vocabulary
+from genlab.tokenizers import Tokenizer
 from genlab.tokenizers.base import TOOL_TOKENS
 from genlab.tuning.tools import ToolSpec, ToolUse
 
@@ -47,13 +49,22 @@ def call_schema(tool: ToolSpec) -> dict[str, Any]:
     return schema
 
 
-def tool_turn_grammar(use: ToolUse, text_schema: dict[str, Any] | None = None) -> Grammar:
+def tool_turn_grammar(use: ToolUse, text_schema: dict[str, Any] | None = None,
+                      tokenizer: Tokenizer | None = None) -> Grammar:
     """The grammar of one assistant turn under ``use`` (its ``tool_choice``, ``parallel_tool_calls``).
 
     ``text_schema``: the turn's text must instead be one JSON document valid under it (a
-    ``response_format`` together with tools).
+    ``response_format`` together with tools). ``tokenizer``: the run's, so that a jamo run's schemas are
+    written as it spells them (decomposed Hangul in keys, ``enum`` and ``const``, as
+    :mod:`genlab.structured.grammar` does for a JSON Schema grammar; a Lark grammar is not respelled there).
     """
-    text = lark_json(text_schema) if text_schema is not None else "TEXT"
+    def spelled(schema: dict[str, Any]) -> dict[str, Any]:
+        if tokenizer is None:
+            return schema
+        vocab = vocabulary(tokenizer)
+        return _respelled(schema, vocab) if vocab.respells else schema
+
+    text = lark_json(spelled(text_schema)) if text_schema is not None else "TEXT"
     tools = use.callable
     rules: list[str] = []
     if not tools:
@@ -63,7 +74,7 @@ def tool_turn_grammar(use: ToolUse, text_schema: dict[str, Any] | None = None) -
         several = use.parallel and use.choice != "function"
         rules.append("calls: call+" if several else "calls: call")
         rules.append(f"call: {TOOL_CALL} (" + " | ".join(f"tool_{k}" for k in range(len(tools))) + ")")
-        rules += [f"tool_{k}: {lark_json(call_schema(t))}" for k, t in enumerate(tools)]
+        rules += [f"tool_{k}: {lark_json(spelled(call_schema(t)))}" for k, t in enumerate(tools)]
     if text == "TEXT":
         rules.append("TEXT: /(?s:.*)/")
     name = "tool call" if use.must_call else "tools"

@@ -117,7 +117,7 @@ def greedy_answers(model: nn.Module, tokenizer: Tokenizer, template: ChatTemplat
         if block and len(ids_in) > block:
             ids_in = ids_in[-int(block):]
         inputs.append(ids_in)
-    stops = set(template.stop_ids()) | {EOS_ID}
+    stops = set(template.stop_ids(tools=True)) | {EOS_ID}  # a call is read as the answer (never a tool-less one)
     answers: list[list[int]] = [[] for _ in prompts]
     by_length: dict[int, list[int]] = defaultdict(list)
     for i, ids_in in enumerate(inputs):

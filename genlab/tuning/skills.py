@@ -172,7 +172,7 @@ def _product(rng: random.Random) -> tuple[dict[str, str], str]:
     return values, str(a * b)
 
 
-CALCULATOR = ToolSpec("calculator", "Evaluate an arithmetic expression.",
+CALCULATOR = ToolSpec("calculator", "Arithmetic.",  # short: the tools turn is in every prompt that offers it
                       {"type": "object", "properties": {"expression": {"type": "string"}},
                        "required": ["expression"]})
 #: how often a conversation of another skill offers the calculator (and is answered without it)

@@ -170,12 +170,13 @@ class ChatTemplate:
                 pieces[-1].append(int(token))
         return self.tokenizer.decode(pieces[0]), [self.tokenizer.decode(p) for p in pieces[1:]]
 
-    def stop_ids(self) -> tuple[int, ...]:
+    def stop_ids(self, tools: bool = False) -> tuple[int, ...]:
         """Tokens that end the assistant's turn when generated: ``<|end|>`` and any turn start.
 
-        The tool-call marker is not one: a call continues the assistant's turn.
+        With ``tools`` (the turn may call them) the tool-call token is not one: a call continues the turn.
+        Without, it ends the turn like any other reserved token, as it did before tools existed.
         """
-        return tuple(sorted(self.special_ids - {self.tool_call_id}))
+        return tuple(sorted(self.special_ids - ({self.tool_call_id} if tools else set())))
 
 
 def parse_tool_calls(raw: Any, where: str) -> tuple[ToolCall, ...]:

@@ -125,16 +125,22 @@ def parse_call_body(text: str) -> ToolCall:
 
 
 def parse_tools(raw: Any, where: str = "tools") -> tuple[ToolSpec, ...]:
-    """OpenAI's ``tools`` list → specs; each problem is a :class:`GenlabError` naming the tool."""
+    """OpenAI's ``tools`` list → specs; each problem is a :class:`GenlabError` naming the tool.
+
+    Chat Completions nests a function (``{"type": "function", "function": {"name", …}}``); the Responses API
+    writes it flat (``{"type": "function", "name", "description", "parameters"}``): both are read.
+    """
     if not isinstance(raw, list):
         raise GenlabError(f"{where} must be a list of {{\"type\": \"function\", \"function\": {{…}}}}")
     specs: list[ToolSpec] = []
     for k, tool in enumerate(raw):
         at = f"{where}[{k}]"
-        if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(tool.get("function"), dict):
+        flat = isinstance(tool, dict) and "function" not in tool and "name" in tool  # the Responses API's form
+        if not isinstance(tool, dict) or tool.get("type") != "function" \
+                or not (flat or isinstance(tool.get("function"), dict)):
             raise GenlabError(f"{at} must be {{\"type\": \"function\", \"function\": {{\"name\": …}}}} "
                               "(genlab models call functions only)")
-        function = tool["function"]
+        function = tool if flat else tool["function"]
         name = function.get("name")
         if not isinstance(name, str) or not NAME_PATTERN.match(name):
             raise GenlabError(f"{at}.function.name must be 1–64 letters, digits, '_' or '-', got {name!r}")

@@ -40,7 +40,7 @@ def events(template: ChatTemplate, ids: list[int], finish: str = "stop"):
 
 
 def read(template: ChatTemplate, ids: list[int], finish: str = "stop"):
-    reader = TurnReader(template.tokenizer, template.tool_call_id, frozenset(template.stop_ids()), USE)
+    reader = TurnReader(template.tokenizer, template.tool_call_id, frozenset(template.stop_ids(tools=True)), USE)
     deltas = [d for ev in events(template, ids, finish) for d in reader.feed(ev)]
     return reader, deltas
 

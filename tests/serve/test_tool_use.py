@@ -50,6 +50,7 @@ def test_runs_without_tool_tokens_refuse_tools_but_still_chat():
     messages = [{"role": "user", "content": "hi"}]
     old = train("char", ["hi there"]).extended((), CHAT_TOKENS)  # fine-tuned before the tool tokens existed
     assert chat_prompt(messages, old, chat).tool_call_id is None
+    assert chat_prompt(messages, train("char", ["hi"]).extended((), TEMPLATE_TOKENS), chat).tool_call_id is None
     with pytest.raises(GenlabError, match="fine-tuned without the chat template's tool tokens.*fine-tune"):
         chat_prompt(messages, old, chat, tools=[ToolSpec("f")])
     new = train("char", ["hi there f()"]).extended((), TEMPLATE_TOKENS)
@@ -66,3 +67,8 @@ def test_a_plain_language_model_refuses_tools_with_a_400(make_client):
     assert response.status_code == 400 and error["param"] == "tools" and "cannot call tools" in error["message"]
     body = {"model": "markov-char", "messages": [{"role": "user", "content": "hi"}]}
     assert client.post("/v1/chat/completions", json={**body, "max_tokens": 3}).status_code == 200
+
+
+def test_the_responses_api_flat_function_form_is_read_too():
+    flat = {"type": "function", "name": "f", "description": "d", "parameters": F["function"]["parameters"]}
+    assert tool_use([flat]).tools == (ToolSpec("f", "d", flat["parameters"]),)

@@ -35,7 +35,8 @@ def template_for(kind: str) -> ChatTemplate:
 
 def sample_turn(template: ChatTemplate, use: ToolUse, rng: random.Random, limit: int = 300) -> list[int]:
     """A random walk through the grammar (uniform over allowed tokens) until it ends or stops."""
-    constraint = grammar_constraint(template.tokenizer, tool_turn_grammar(use), [template.end_id])
+    constraint = grammar_constraint(template.tokenizer, tool_turn_grammar(use, tokenizer=template.tokenizer),
+                                    [template.end_id])
     ids: list[int] = []
     while len(ids) < limit and not constraint.is_finished():
         allowed = constraint.allowed_mask().nonzero().flatten().tolist()
@@ -100,3 +101,15 @@ def test_a_response_format_becomes_the_text_branch():
     allowed = {template.tokenizer.decode([i]) for i in constraint.allowed_mask().nonzero().flatten().tolist()
                if i != template.tool_call_id}
     assert allowed == {"{"} and constraint.allowed_mask()[template.tool_call_id]
+
+
+def test_a_jamo_run_writes_hangul_enum_values_of_a_tool():
+    template = template_for("jamo")
+    use = ToolUse((PICK,), "function", "pick")
+    constraint = grammar_constraint(template.tokenizer, tool_turn_grammar(use, tokenizer=template.tokenizer),
+                                    [template.end_id])
+    call = '{"name": "pick", "arguments": {"w": "하나", "n": 2}}'
+    for token in [template.tool_call_id, *template.tokenizer.encode(call)]:
+        assert constraint.allowed_mask()[token], template.tokenizer.decode([token])
+        constraint.advance(token)
+    assert constraint.is_finished() and template.split_calls(template.tokenizer.encode(call))[0] == call

@@ -112,7 +112,9 @@ def test_the_mask_covers_the_tool_call_but_not_the_tool_result():
     learned = [i for i, m in zip(rendered.ids, rendered.mask) if m]
     call = [template.tool_call_id, *tok.encode('{"name": "calculator", "arguments": {"expression": "12*7"}}')]
     assert learned == call + [template.end_id] + tok.encode("84") + [template.end_id]
-    assert template.tool_call_id not in template.stop_ids() and template.role_ids["tool"] in template.stop_ids()
+    assert template.tool_call_id not in template.stop_ids(tools=True)
+    assert template.role_ids["tool"] in template.stop_ids(tools=True)
+    assert template.tool_call_id in template.stop_ids()  # a turn offered no tools ends there, as before tools
 
 
 def test_a_run_without_tool_tokens_chats_but_refuses_tools():
