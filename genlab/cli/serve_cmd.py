@@ -18,7 +18,8 @@ from genlab.cli.args import add_device, nonneg_int, port_number, positive_int
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="serve trained runs over an OpenAI-compatible HTTP API with a playground",
                        description="Serve runs at /v1/models, /v1/completions, /v1/chat/completions (streaming, "
-                       "logprobs), /healthz, and a playground at /. Model ids are the run directories' names.")
+                       "logprobs), /v1/responses, /healthz, and a playground at /. Model ids are the run "
+                       "directories' names.")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run directories to serve")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 exposes it)")
@@ -41,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="largest max_tokens a request may ask for (also the chat default)")
     p.add_argument("--max-body-bytes", type=positive_int, default=1_000_000, help="largest request body")
     p.add_argument("--max-choices", type=positive_int, default=16, help="largest n × number of prompts")
+    p.add_argument("--max-stored-responses", type=nonneg_int, default=1000,
+                   help="/v1/responses kept in memory for previous_response_id; the least recently used go "
+                   "first (0: keep none)")
     p.add_argument("--which", default="best", choices=["best", "latest"], help="which checkpoint to load")
     p.add_argument("--quantize", choices=["none", "int8"], default="none",
                    help="int8: int8 weights with per-call activation quantization (CPU, neural models)")
@@ -142,7 +146,8 @@ def run(args: argparse.Namespace) -> int:
     limits = ServeLimits(max_concurrency=concurrency, workers=workers, max_batch=args.max_batch,
                          max_queue=args.max_queue,
                          queue_timeout=float(args.queue_timeout), max_tokens_cap=args.max_tokens_cap,
-                         max_body_bytes=args.max_body_bytes, max_choices=args.max_choices)
+                         max_body_bytes=args.max_body_bytes, max_choices=args.max_choices,
+                         max_stored_responses=args.max_stored_responses)
     limits.validate()
     if threads:
         import torch

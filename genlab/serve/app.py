@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from genlab import __version__
-from genlab.serve import chat_completions, completions, feedback
+from genlab.serve import chat_completions, completions, feedback, responses
 from genlab.serve.errors import install_error_handlers
 from genlab.serve.limits import ServeLimits
 from genlab.serve.registry import ModelRegistry
@@ -60,6 +60,7 @@ def create_app(registry: ModelRegistry, limits: ServeLimits | None = None, api_k
 
     app.include_router(completions.router)
     app.include_router(chat_completions.router)
+    app.include_router(responses.router)
     app.include_router(feedback.router)
 
     @app.get("/", include_in_schema=False)

@@ -15,7 +15,8 @@ request with that assistant message and ``role: "tool"`` results continues the c
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -24,45 +25,82 @@ from fastapi.responses import JSONResponse, Response
 from genlab.generate import TokenInfo
 from genlab.serve.body import read_json_object
 from genlab.serve.chat_turn import ChatTurn, chat_turn
-from genlab.serve.generation import GenerationJob, PromptStart, collect_answer, generate_choices
+from genlab.serve.generation import GenerationJob, JobEvents, PromptStart, collect_answer, generate_choices
 from genlab.serve.logprobs import chat_logprobs
+from genlab.serve.registry import ServedModel
 from genlab.serve.schemas import ChatCompletionRequest, parse_request
 from genlab.serve.shapes import response_head, usage
 from genlab.serve.sse import sse_response
-from genlab.serve.state import require_api_key, serve_state
+from genlab.serve.state import ServeState, require_api_key, serve_state
 
 router = APIRouter(dependencies=[Depends(require_api_key)])
+
+
+@dataclass
+class ChatAnswer:
+    """A chat completion that has started generating: read it whole (:meth:`body`) or as chunks (:meth:`chunks`).
+
+    ``/v1/chat/completions`` sends either as it is; ``/v1/responses`` translates them into its own shapes,
+    so both endpoints share one path from request to tokens.
+    """
+
+    job: JobEvents
+    turn: ChatTurn
+    head: dict[str, Any]
+    n: int
+    want_logprobs: bool
+    include_usage: bool
+
+    @property
+    def served(self) -> ServedModel:
+        return self.turn.served
+
+    async def body(self, disconnected: Callable[[], Awaitable[bool]]) -> dict[str, Any] | None:
+        """The ``chat.completion`` object; None when the client went away first."""
+        result = await collect_answer(self.job, self.n, disconnected)
+        if result is None:
+            return None
+        choices = []
+        for c in result.choices:
+            reader = self.turn.reader()
+            for delta in c.deltas:
+                reader.feed(delta)
+            message, finish_reason = reader.message()
+            choices.append({"index": c.index, "message": message,
+                            "logprobs": chat_logprobs(c.tokens, self.served.tokenizer) if self.want_logprobs else None,
+                            "finish_reason": finish_reason})
+        return {**self.head, "choices": choices, "usage": usage(result.prompt_tokens, result.completion_tokens)}
+
+    def chunks(self) -> AsyncIterator[dict[str, Any]]:
+        """The ``chat.completion.chunk`` objects, as they are generated."""
+        chunk_head = {**self.head, "object": "chat.completion.chunk"}
+        return _chunks(self.job, chunk_head, self.turn, self.n, self.want_logprobs, self.include_usage)
+
+
+async def start_chat(state: ServeState, req: ChatCompletionRequest) -> ChatAnswer:
+    """Check ``req``, put the conversation in the model's template and start generating (429/503 when full)."""
+    served = state.language_model(req.model)
+    req.check(state.limits)
+    turn = chat_turn(served, req.message_dicts(), req.tool_use())
+    n = req.n or 1
+    cfg = req.sampling(state.limits.max_tokens_cap, top_logprobs=req.top_logprobs or 0, extra_stops=turn.prompt.stop)
+    turn.configure(cfg)
+    job = await state.start(lambda: generate_choices(served, [turn.prompt.prompt], n, cfg))
+    head = response_head("chatcmpl", "chat.completion", served.id)
+    return ChatAnswer(job, turn, head, n, bool(req.logprobs), req.include_usage)
 
 
 @router.post("/v1/chat/completions")
 async def create_chat_completion(request: Request) -> Response:
     state = serve_state(request)
     req = parse_request(ChatCompletionRequest, await read_json_object(request, state.limits.max_body_bytes))
-    served = state.language_model(req.model)
-    req.check(state.limits)
-    turn = chat_turn(served, req.message_dicts(), req.tool_use())
-    n = req.n or 1
-    want_logprobs = bool(req.logprobs)
-    cfg = req.sampling(state.limits.max_tokens_cap, top_logprobs=req.top_logprobs or 0, extra_stops=turn.prompt.stop)
-    turn.configure(cfg)
-    job = await state.start(lambda: generate_choices(served, [turn.prompt.prompt], n, cfg))
-    head = response_head("chatcmpl", "chat.completion", served.id)
+    answer = await start_chat(state, req)
     if req.stream:
-        chunk_head = {**head, "object": "chat.completion.chunk"}
-        return sse_response(_chunks(job, chunk_head, turn, n, want_logprobs, req.include_usage), job.cancel)
-    result = await collect_answer(job, n, request.is_disconnected)
-    if result is None:
+        return sse_response(answer.chunks(), answer.job.cancel)
+    body = await answer.body(request.is_disconnected)
+    if body is None:
         return Response(status_code=499)  # nginx's "client closed request": nobody reads it
-    choices = []
-    for c in result.choices:
-        reader = turn.reader()
-        for delta in c.deltas:
-            reader.feed(delta)
-        message, finish_reason = reader.message()
-        choices.append({"index": c.index, "message": message,
-                        "logprobs": chat_logprobs(c.tokens, served.tokenizer) if want_logprobs else None,
-                        "finish_reason": finish_reason})
-    return JSONResponse({**head, "choices": choices, "usage": usage(result.prompt_tokens, result.completion_tokens)})
+    return JSONResponse(body)
 
 
 async def _chunks(job: GenerationJob, head: dict[str, Any], turn: ChatTurn, n: int, want_logprobs: bool,

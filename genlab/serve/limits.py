@@ -38,6 +38,8 @@ class ServeLimits:
     max_choices: int = 16
     #: most alternatives per token (``logprobs`` / ``top_logprobs``)
     max_top_logprobs: int = 20
+    #: ``/v1/responses`` kept in memory for ``previous_response_id`` (least recently used dropped first)
+    max_stored_responses: int = 1000
 
     def validate(self) -> None:
         if self.max_concurrency < 1:
@@ -52,6 +54,8 @@ class ServeLimits:
             raise GenlabError("--queue-timeout must be > 0")
         if self.max_tokens_cap < 1:
             raise GenlabError("--max-tokens-cap must be ≥ 1")
+        if self.max_stored_responses < 0:
+            raise GenlabError("--max-stored-responses must be ≥ 0")
         if self.max_body_bytes < 1024:
             raise GenlabError("--max-body-bytes must be ≥ 1024")
 

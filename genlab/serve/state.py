@@ -15,6 +15,7 @@ from genlab.serve.errors import APIError
 from genlab.serve.generation import ChoiceStream, GenerationJob, JobEvents
 from genlab.serve.limits import ConcurrencyGate, ServeLimits
 from genlab.serve.registry import ModelRegistry, ServedModel
+from genlab.serve.response_store import ResponseStore
 from genlab.serve.scheduler import TokenScheduler
 
 
@@ -28,12 +29,15 @@ class ServeState:
     #: model id → its running batch (with ``max_batch`` > 1; encoder-decoders have none)
     batchers: dict[str, Batcher] = field(init=False, default_factory=dict)
     closing: bool = field(init=False, default=False)
+    #: ``/v1/responses`` kept for ``previous_response_id`` and ``GET /v1/responses/{id}``
+    responses: ResponseStore = field(init=False)
     _jobs: weakref.WeakSet[JobEvents] = field(init=False, default_factory=weakref.WeakSet)
 
     def __post_init__(self) -> None:
         self.limits.validate()
         self.gate = ConcurrencyGate(self.limits.max_concurrency, self.limits.max_queue, self.limits.queue_timeout)
         self.scheduler = TokenScheduler(self.limits.workers)
+        self.responses = ResponseStore(self.limits.max_stored_responses)
         if self.limits.max_batch > 1:
             self.batchers = {m.id: Batcher(m, self.limits.max_batch) for m in self.registry if not m.is_seq2seq}
 

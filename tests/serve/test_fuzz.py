@@ -1,8 +1,9 @@
-"""Hypothesis throws arbitrary request bodies at both generation endpoints: never a 5xx.
+"""Hypothesis throws arbitrary request bodies at the generation endpoints: never a 5xx.
 
 Bodies are valid requests with up to two fields replaced by arbitrary JSON (or unknown fields added),
 so many really generate and the rest probe validation; raw bytes too. A 4xx must be OpenAI's error
-object; a 200 stream must end in ``[DONE]`` with no error event.
+object; a 200 stream must end in ``[DONE]`` (``/v1/responses``: in ``response.completed`` or
+``response.incomplete``) with no error event.
 """
 
 from __future__ import annotations
@@ -60,6 +61,28 @@ MUTATION = st.dictionaries(st.sampled_from(FIELDS), any_json | st.integers(-(2**
                            max_size=2)
 
 
+INPUT_ITEM = st.fixed_dictionaries(
+    {"role": st.sampled_from(["system", "user", "assistant", "developer"]),
+     "content": st.text(max_size=20)
+     | st.lists(st.fixed_dictionaries({"type": st.sampled_from(["input_text", "output_text"]),
+                                       "text": st.text(max_size=8)}), max_size=2)},
+    optional={"type": st.just("message")}) | st.fixed_dictionaries(
+    {"type": st.just("function_call_output"), "call_id": st.text(min_size=1, max_size=4),
+     "output": st.text(max_size=8)})
+VALID_RESPONSES = st.fixed_dictionaries(
+    {"model": MODEL, "input": st.text(min_size=1, max_size=24) | st.lists(INPUT_ITEM, min_size=1, max_size=3)},
+    optional={"instructions": st.text(max_size=12), "max_output_tokens": st.integers(1, 10),
+              "temperature": st.floats(0, 2), "top_p": st.floats(0, 1), "stream": st.booleans(),
+              "store": st.booleans(), "seed": st.integers(0, 2**63), "metadata": st.dictionaries(
+                  st.text(max_size=4), st.text(max_size=4), max_size=2),
+              "include": st.just(["message.output_text.logprobs"]), "top_logprobs": st.integers(0, 3)})
+RESPONSES_FIELDS = ["model", "input", "instructions", "max_output_tokens", "temperature", "top_p", "stream", "store",
+                    "previous_response_id", "text", "tools", "tool_choice", "include", "top_logprobs", "reasoning",
+                    "truncation", "metadata", "stream_options", "foo"]
+RESPONSES_MUTATION = st.dictionaries(st.sampled_from(RESPONSES_FIELDS), any_json | st.integers(-(2**65), 2**65),
+                                     max_size=2)
+
+
 @pytest.fixture(scope="module")
 def fuzz_client(markov_registry):
     from fastapi.testclient import TestClient
@@ -82,6 +105,20 @@ def check(response) -> None:
         assert response.json()["choices"]
 
 
+def check_response(response) -> None:
+    """:func:`check` for ``/v1/responses``: named events, the last one saying how the response ended."""
+    assert response.status_code < 500, response.text
+    if response.status_code >= 400:
+        error = response.json()["error"]
+        assert set(error) == {"message", "type", "param", "code"} and error["message"]
+    elif response.headers["content-type"].startswith("text/event-stream"):
+        events = [json.loads(e.split("\ndata: ", 1)[1]) for e in response.text.split("\n\n") if e]
+        assert events[-1]["type"] in ("response.completed", "response.incomplete")
+        assert all(e["type"] not in ("error", "response.failed") for e in events)
+    else:
+        assert response.json()["status"] in ("completed", "incomplete")
+
+
 @FUZZ
 @given(body=VALID_COMPLETION, mutation=MUTATION)
 def test_completion_bodies_never_5xx(fuzz_client, body: dict, mutation: dict) -> None:
@@ -95,7 +132,14 @@ def test_chat_bodies_never_5xx(fuzz_client, body: dict, mutation: dict) -> None:
 
 
 @FUZZ
-@given(raw=st.binary(max_size=300), path=st.sampled_from(["/v1/completions", "/v1/chat/completions"]))
+@given(body=VALID_RESPONSES, mutation=RESPONSES_MUTATION)
+def test_responses_bodies_never_5xx(fuzz_client, body: dict, mutation: dict) -> None:
+    check_response(fuzz_client.post("/v1/responses", json={**body, **mutation}))
+
+
+@FUZZ
+@given(raw=st.binary(max_size=300), path=st.sampled_from(["/v1/completions", "/v1/chat/completions",
+                                                                        "/v1/responses"]))
 def test_raw_bytes_never_5xx(fuzz_client, raw: bytes, path: str) -> None:
     response = fuzz_client.post(path, content=raw, headers={"Content-Type": "application/json"})
     assert response.status_code in (400, 404, 413, 422), response.text

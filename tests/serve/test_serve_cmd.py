@@ -62,7 +62,7 @@ def test_help_lists_the_contract(capsys: pytest.CaptureFixture[str]) -> None:
     assert exc.value.code == 0
     text = capsys.readouterr().out
     for flag in ("--host", "--port", "--api-key", "--max-concurrency", "--max-tokens-cap", "--max-body-bytes",
-                 "--device", "--quantize", "--max-batch"):
+                 "--device", "--quantize", "--max-batch", "--max-stored-responses"):
         assert flag in text
     assert "127.0.0.1" in text
 
