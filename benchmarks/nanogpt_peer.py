@@ -52,7 +52,8 @@ def run_nanogpt(source: Path, text: Path, work: Path, threads: int, iters: int) 
     prep = subprocess.run([sys.executable, "prepare.py"], cwd=data, env=env, capture_output=True, text=True)
     if prep.returncode != 0:
         raise RuntimeError(f"nanoGPT's prepare.py failed:\n{prep.stderr[-2000:]}")
-    cmd = [sys.executable, "train.py", "config/train_shakespeare_char.py", *BABY_ARGS, f"--max_iters={iters}",
+    every = [f"--eval_interval={iters}"] if iters < 250 else []  # a short look still ends with an evaluation
+    cmd = [sys.executable, "train.py", "config/train_shakespeare_char.py", *BABY_ARGS, *every, f"--max_iters={iters}",
            f"--lr_decay_iters={iters}", f"--out_dir={work / 'nanogpt-out'}"]
     print("nanoGPT:", " ".join(cmd[1:]), f"(OMP_NUM_THREADS={threads})", flush=True)
     started = time.perf_counter()

@@ -169,7 +169,7 @@ def main() -> int:
     from genlab.training.config import TrainConfig
     from genlab.training.lm_task import LanguageModelTask
     from genlab.training.loop import fit
-    from genlab.training.metrics import MetricsLog
+    from genlab.training.metrics import read_records
 
     if not args.data.is_file():
         print(f"{args.data} not found (tinyshakespeare.txt)", file=sys.stderr)
@@ -211,21 +211,23 @@ def main() -> int:
     task = LanguageModelTask(run, "gpt")
     model_cfg, train = recipe(args, meta["vocab_size"])
     batch = train["batch_size"]
+    micro = batch // train.get("grad_accum", 1)  # the loop's evaluation batches have the micro-batch's rows
     if args.eval_batches is None:
-        train["eval_batches"] = max(1, math.ceil(240 / batch))
+        train["eval_batches"] = max(1, math.ceil(240 / micro))
     cfg = TrainConfig(**{**train, "seed": args.seed, "threads": threads, "compile": args.compile,
                          "dtype": args.dtype, "device": "cpu", "log_interval": 10})
     options = {k: model_cfg[k] for k in ("positions", "qk_norm", "activation", "tie_weights")}
-    print(f"genlab: {cfg.max_steps} steps of {batch}×64 tokens, {cfg.optimizer} lr {cfg.lr:g} → {cfg.min_lr:g} "
+    print(f"genlab: {cfg.max_steps} steps of {batch}×64 tokens ({cfg.grad_accum} micro-batches), "
+          f"{cfg.optimizer} lr {cfg.lr:g} → {cfg.min_lr:g} "
           f"(warm-up {cfg.warmup_steps}), model {options}, eval every {cfg.eval_interval} steps on "
-          f"{cfg.eval_batches}×{batch} windows, threads {threads}, compile {args.compile}, {args.dtype}")
+          f"{cfg.eval_batches}×{micro} windows, threads {threads}, compile {args.compile}, {args.dtype}")
     result = fit(task, cfg, run, model_cfg, progress=True)
     wall = time.perf_counter() - begun
     cpu_s = time.process_time() - cpu_begun
     offset = wall - result.elapsed  # store building, model building: before the loop's clock started
     rss_after_training_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    records = MetricsLog(run, resume_step=10**12).records
+    records = read_records(run / "metrics.jsonl")
     train_steps = [r for r in records if r["kind"] == "train"]
     evals = [r for r in records if r["kind"] == "eval"]
     eval_steps = {r["step"] for r in evals}

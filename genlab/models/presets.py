@@ -28,6 +28,14 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "model": {"family": "gpt", "n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 64, "dropout": 0.0},
         "train": _train(16, 2e-3, 1500, 50, 20),
     },
+    # the speedrun recipe at nanoGPT's size: rotary positions, QK-norm, ReLU², an untied head, Muon for the
+    # hidden matrices — the same loss in a fraction of gpt-tiny's steps (docs/speed.md); not GPT-2's layout
+    "gpt-tiny-fast": {
+        "model": {"family": "gpt", "n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 64, "dropout": 0.0,
+                  "positions": "rope", "qk_norm": True, "activation": "relu2", "tie_weights": False},
+        # 4 micro-batches of 8: the same gradient, a third less peak memory, no slower on a CPU (measured)
+        "train": _train(32, 3e-3, 220, 20, 10, optimizer="muon", grad_accum=4),
+    },
     "gpt-small": {
         "model": {"family": "gpt", "n_layer": 6, "n_head": 6, "n_embd": 384, "block_size": 256, "dropout": 0.2},
         "train": _train(64, 1e-3, 5000, 100, 50),

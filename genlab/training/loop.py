@@ -495,7 +495,7 @@ def _fit(task: TrainTask, cfg: TrainConfig, path: Path, model_config: dict[str, 
                   + f"{shown}{' (best)' if improved else ''}")
         checkpoint()
         if time.perf_counter() - plotted[0] > 30:
-            metrics.plot()
+            metrics.plot(wait=False)
             plotted[0] = time.perf_counter()
 
     plotted = [time.perf_counter()]
@@ -581,7 +581,7 @@ class _NoMetrics:
     def log(self, record: dict[str, Any]) -> None:
         pass
 
-    def plot(self) -> None:
+    def plot(self, wait: bool = True) -> None:
         pass
 
     def close(self) -> None:

@@ -380,3 +380,14 @@ def test_dtype_auto_probes_records_the_choice_and_resume_keeps_it(run, capsys):
     fit(LanguageModelTask(run, "gpt"), config(max_steps=3, dtype="auto"), run, mc, resume=True, progress=False)
     assert "--dtype auto" not in capsys.readouterr().out  # no second probe: the run keeps its dtype
     assert json.loads((run / "config.json").read_text())["runtime"]["dtype"] == chosen
+
+
+@pytest.mark.parametrize("flag, value", [("qk_norm", True), ("positions", "rope"), ("activation", "relu2")])
+def test_gpt_only_flags_are_refused_for_recurrent_models(run, flag, value):
+    with pytest.raises(GenlabError, match=f"--{flag.replace('_', '-')} is for --model gpt"):
+        LanguageModelTask(run, "lstm").model_config(argparse.Namespace(**{flag: value}))
+
+
+def test_optimizer_is_validated():
+    with pytest.raises(GenlabError, match="--optimizer"):
+        TrainConfig(max_steps=1, optimizer="sgd").validate()
