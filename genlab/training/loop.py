@@ -186,9 +186,11 @@ def optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: t
     return norm
 
 
-#: evaluation batches are stacked into one forward pass up to about this many activation floats
-#: (fewer, larger matmuls; 2**23 floats = 32 MB, so evaluation does not raise peak memory much)
-EVAL_GROUP_FLOATS = 2**23
+#: evaluation batches are stacked into one forward pass up to about this many activation floats (fewer,
+#: larger matmuls). The per-position estimate below undercounts a forward's live tensors about 3×; at 2**23
+#: the stacked evaluation raised the baby-Shakespeare run's peak RSS by 80 MB, at 2**21 by none, at the
+#: same evaluation speed (measured, benchmarks/shakespeare_char.py)
+EVAL_GROUP_FLOATS = 2**21
 
 
 def evaluate(model: nn.Module, task: TrainTask, cfg: TrainConfig, device: str, autocast: Callable,
