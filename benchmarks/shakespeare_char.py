@@ -205,14 +205,7 @@ def main() -> int:
         import shutil
 
         shutil.rmtree(run)
-    # in a child process, as `genlab prepare` is one before `genlab train`: its text and tokenizer do not stay
-    # in the training process's heap (the time counts: it is inside genlab's wall time)
-    import subprocess
-
-    subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); from shakespeare_char import "
-                    "build_store; from pathlib import Path; build_store(Path(sys.argv[2]), Path(sys.argv[3]))",
-                    str(Path(__file__).resolve().parent), str(args.data), str(run)], check=True)
-    meta = json.loads((run / "meta.json").read_text())
+    meta = build_store(args.data, run)
     print(f"store: {meta['splits']['train']['tokens']:,} train / {meta['splits']['val']['tokens']:,} val tokens; "
           f"{meta['characters_in_vocab']} characters + 4 special ids = vocab {meta['vocab_size']}")
     task = LanguageModelTask(run, "gpt")
