@@ -8,7 +8,7 @@ The ``*-tiny`` presets train in minutes on two CPU cores; ``*-small`` want a GPU
 docs/speed.md): batch 16, lr 2e-3 after 50 warm-up steps, cosine to 2e-4 over 1500 steps — val loss
 1.85 in 90 s where nanoGPT's own recipe (batch 12, lr 1e-3, 2000 steps) reaches 1.89 in 85 s.
 ``gpt-tiny-fast`` is the same size with the speedrun levers that measured faster here (rotary positions,
-QK-norm, ReLU², an untied head, Muon, batch 32, lr 3e-3 over 220 steps): nanoGPT's final loss in 0.38× its
+QK-norm, ReLU², an untied head, Muon, batch 32, lr 3e-3 over 220 steps): nanoGPT's final loss in 0.31× its
 wall time, side by side (docs/speed.md); it is not GPT-2's layout, so it does not export.
 ``lr_decay_steps`` is the length the preset is planned for; ``--max-steps`` alone only says when to stop.
 """
