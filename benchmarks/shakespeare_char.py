@@ -1,22 +1,26 @@
-"""nanoGPT's CPU "baby Shakespeare" run, trained by genlab's loop: val loss against wall time.
+"""nanoGPT's CPU "baby Shakespeare" run against genlab's, side by side in one run: loss against wall time.
 
-The peer (../shared/data/REFERENCE.md, measured on this kind of 2-core machine): nanoGPT's laptop
-configuration — character tokens, block 64, 4 layers, 4 heads, 128 dims, dropout 0, batch 12, AdamW
-1e-3 → 1e-4 over 2000 iterations — reaches val loss 1.886 in 366 s of wall time (peak RSS 373 MB).
-The target is the same val loss in half the time. Model size and data are fixed; the schedule,
-batch, learning rate, threads and compilation are genlab's own choices (flags below).
+``--nanogpt DIR`` runs nanoGPT's own ``train.py`` first (a scratch copy of the checkout in DIR; see
+``nanogpt_peer.py``): character tokens, block 64, 4 layers, 4 heads, 128 dims, dropout 0, batch 12, AdamW
+1e-3 → 1e-4 over 2000 iterations, evaluated on 20 random val batches every 250. Then genlab trains the
+same model size on the same data with its own recipe (the ``--preset``, default ``gpt-tiny``; every
+value can be overridden below) and both are printed: val loss, wall time, ms/step, CPU seconds, peak
+RSS, and the time genlab took to reach nanoGPT's final val loss. Target: half nanoGPT's wall time at
+no more than its peak RSS. Without ``--nanogpt`` no peer runs and none is reported: no figure is ever
+read from a file.
 
 Data exactly as nanoGPT's ``shakespeare_char``: the first 90 % of the characters train, the last
-10 % validate. Each part is one document in a genlab token store (so it ends with ``<eos>``); the
-tokenizer is the char kind, whose 65 characters plus the 4 special ids give 69 outputs.
+10 % validate (``int(n * 0.9)`` on the same string, as its prepare.py). Each part is one document in a
+genlab token store (so it ends with one ``<eos>``, 1 of its 111,541 val tokens); genlab's char
+tokenizer has nanoGPT's 65 characters plus 4 special ids (69 outputs; the specials never occur, so they
+only cost genlab). The loss genlab compares is its loop's evaluation: the mean cross-entropy over
+``--eval-batches`` × batch random val windows (at least nanoGPT's 20 × 12 = 240 windows), the same fixed
+windows every ``--eval-interval`` steps, counted in the wall time. Also reported: the same estimate with
+nanoGPT's batch of 12 over 200 batches, and the whole val split.
 
-Reported: ms/step, tokens/s, wall time including evaluation and checkpoints, the loop's val loss
-(mean over ≥ 20 random val batches, as nanoGPT's ``estimate_loss``), the same estimate with nanoGPT's
-own batch of 12, the loss over the whole val split, peak RSS, and a loss-vs-wall-time plot beside
-nanoGPT's reference points. Last line: one JSON object.
-
-    python benchmarks/shakespeare_char.py                    # the tuned defaults
-    python benchmarks/shakespeare_char.py --steps 2000 --batch-size 12 --lr 1e-3 --warmup 100  # nanoGPT's
+    python benchmarks/shakespeare_char.py --nanogpt ../nanoGPT         # side by side (a few minutes)
+    python benchmarks/shakespeare_char.py --nanogpt ../nanoGPT --threads 1 --nanogpt-iters 500  # a quick look
+    python benchmarks/shakespeare_char.py --preset gpt-tiny-classic    # genlab's GPT-2 recipe, no peer
 """
 
 from __future__ import annotations
@@ -34,9 +38,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
-#: nanoGPT's figures on this machine (REFERENCE.md): val loss at iterations, and the whole run
-NANOGPT = {"val_loss": 1.8857, "wall_s": 366.0, "peak_rss_mb": 373.0, "steps": 2000,
-           "curve": {1000: 2.0528, 1500: 1.9225, 1750: 1.8921, 2000: 1.8857}}
+#: nanoGPT's model size; a preset used here must have it
+MODEL_SIZE = {"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 64}
 
 
 def build_store(text_path: Path, out: Path) -> dict:
@@ -84,25 +87,22 @@ def nanogpt_style_val(model, data: np.ndarray, block: int, batch: int, batches: 
     return float(np.mean(losses))
 
 
-def plot(records: list[dict], path: Path) -> None:
+def plot(records: list[dict], peer: dict | None, path: Path, offset: float) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    train = [r for r in records if r.get("kind") == "train"]
     evals = [r for r in records if r.get("kind") == "eval"]
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot([r["time"] for r in train], [r["loss"] for r in train], lw=0.8, label="genlab train")
-    ax.plot([r["time"] for r in evals], [r["val_loss"] for r in evals], "o-", ms=3, label="genlab val")
-    per_step = NANOGPT["wall_s"] / NANOGPT["steps"]
-    ref = sorted(NANOGPT["curve"].items())
-    ax.plot([s * per_step for s, _ in ref], [v for _, v in ref], "s--", ms=4,
-            label="nanoGPT val (reference; time ≈ step × 183 ms)")
-    ax.axhline(NANOGPT["val_loss"], color="grey", lw=0.6)
-    ax.axvline(NANOGPT["wall_s"] / 2, color="grey", lw=0.6, ls=":")
-    ax.set_xlabel("wall time (s), evaluation included")
-    ax.set_ylabel("cross-entropy (nats/char)")
+    ax.plot([offset + r["time"] for r in evals], [r["val_loss"] for r in evals], "o-", ms=3, label="genlab val")
+    if peer:
+        ax.plot([e["time"] for e in peer["evals"]], [e["val_loss"] for e in peer["evals"]], "s--", ms=4,
+                label="nanoGPT train.py val (same run)")
+        ax.axhline(peer["val_loss"], color="grey", lw=0.6)
+        ax.axvline(peer["wall_s"] / 2, color="grey", lw=0.6, ls=":")
+    ax.set_xlabel("wall time (s), start-up and evaluation included")
+    ax.set_ylabel("val cross-entropy (nats/char)")
     ax.set_ylim(1.3, 3.5)
     ax.grid(alpha=0.3)
     ax.legend()
@@ -112,35 +112,94 @@ def plot(records: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def time_to_loss(evals: list[dict], target: float, offset: float) -> float | None:
+    """Wall seconds until the first evaluation at or below ``target`` (``offset``: time before training)."""
+    for r in evals:
+        if r["val_loss"] <= target:
+            return offset + r["time"]
+    return None
+
+
+def recipe(args: argparse.Namespace, vocab_size: int) -> tuple[dict, dict]:
+    """The model config and the training values: the preset's, then any flags given here."""
+    from genlab.models.gpt import GPTConfig, model_config_dict
+    from genlab.models.presets import preset_for
+
+    _, preset = preset_for("gpt", args.preset)
+    model = {k: v for k, v in preset["model"].items() if k != "family"}
+    wrong = {k: model.get(k) for k, v in MODEL_SIZE.items() if model.get(k) != v}
+    if wrong:
+        raise SystemExit(f"--preset {args.preset} is not nanoGPT's model size ({wrong}; needs {MODEL_SIZE})")
+    model_cfg = model_config_dict(GPTConfig(vocab_size=vocab_size, **model))
+    train = dict(preset["train"])
+    for flag, key in (("steps", "max_steps"), ("batch_size", "batch_size"), ("lr", "lr"), ("min_lr", "min_lr"),
+                      ("warmup", "warmup_steps"), ("optimizer", "optimizer"), ("eval_interval", "eval_interval"),
+                      ("eval_batches", "eval_batches")):
+        value = getattr(args, flag)
+        if value is not None:
+            train[key] = value
+    if args.steps is not None:
+        train["lr_decay_steps"] = args.steps
+    if args.lr is not None and args.min_lr is None:
+        train["min_lr"] = args.lr / 10
+    return model_cfg, train
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=DATA)
     p.add_argument("--out", type=Path, default=Path("/tmp/genlab-bench/shakespeare_char"))
-    p.add_argument("--steps", type=int, default=1500)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--min-lr", type=float, default=None, help="default: lr / 10")
-    p.add_argument("--warmup", type=int, default=50)
-    p.add_argument("--eval-interval", type=int, default=250)
-    p.add_argument("--eval-batches", type=int, default=20)
-    p.add_argument("--threads", type=int, default=None, help="default: PyTorch's (all cores)")
+    p.add_argument("--nanogpt", type=Path, metavar="DIR", help="a karpathy/nanoGPT checkout: run its train.py too")
+    p.add_argument("--nanogpt-iters", type=int, default=2000, help="nanoGPT's --max_iters (and --lr_decay_iters)")
+    p.add_argument("--preset", default="gpt-tiny", help="genlab's recipe (model options and training values)")
+    p.add_argument("--steps", type=int, help="default: the preset's")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--min-lr", type=float, help="default: lr / 10")
+    p.add_argument("--warmup", type=int)
+    p.add_argument("--optimizer", choices=["adamw", "muon"])
+    p.add_argument("--eval-interval", type=int, default=50, help="often enough to see when nanoGPT's loss is reached")
+    p.add_argument("--eval-batches", type=int, default=None, help="default: ≥ 240 windows (nanoGPT's 20 × 12)")
+    p.add_argument("--threads", type=int, default=None, help="both sides (default: PyTorch's, all cores)")
     p.add_argument("--compile", action="store_true")
-    p.add_argument("--dtype", default="float32")
+    p.add_argument("--dtype", default="float32", help="float32 | bfloat16 | auto (a measured probe)")
     p.add_argument("--seed", type=int, default=1337)
     args = p.parse_args()
 
-    from genlab.models.gpt import GPTConfig, model_config_dict
     from genlab.training.config import TrainConfig
     from genlab.training.lm_task import LanguageModelTask
     from genlab.training.loop import fit
-    from genlab.training.metrics import MetricsLog
+    from genlab.training.metrics import read_records
 
     if not args.data.is_file():
         print(f"{args.data} not found (tinyshakespeare.txt)", file=sys.stderr)
         return 2
+    threads = args.threads or torch.get_num_threads()
+    import platform
+    import tempfile
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
     with open("/proc/loadavg") as fh:
         load = fh.read().split()[0]
-    print(f"load average before the run: {load} (2 cores; other jobs may share them)")
+    print(f"{cpu}; load average before the run: {load}; {threads} thread(s) on each side")
+
+    peer = None
+    if args.nanogpt is not None:
+        from nanogpt_peer import check_checkout, run_nanogpt
+
+        problem = check_checkout(args.nanogpt)
+        if problem:
+            print(problem, file=sys.stderr)
+            return 2
+        with tempfile.TemporaryDirectory(prefix="nanogpt-") as work:
+            peer = run_nanogpt(args.nanogpt, args.data, Path(work), threads, args.nanogpt_iters)
+        print(f"nanoGPT: val loss {peer['val_loss']:.4f} after {peer['steps']} iterations in {peer['wall_s']:.1f} s "
+              f"({peer['ms_per_step']:.1f} ms/iter, {peer['cpu_s']:.0f} CPU s, peak RSS {peer['peak_rss_mb']:.0f} MB)")
+    else:
+        print("no peer was run: pass --nanogpt DIR (a karpathy/nanoGPT checkout) to run its train.py side by side")
+
+    begun, cpu_begun = time.perf_counter(), time.process_time()
     run = args.out
     if run.exists():
         import shutil
@@ -149,31 +208,32 @@ def main() -> int:
     meta = build_store(args.data, run)
     print(f"store: {meta['splits']['train']['tokens']:,} train / {meta['splits']['val']['tokens']:,} val tokens; "
           f"{meta['characters_in_vocab']} characters + 4 special ids = vocab {meta['vocab_size']}")
-
     task = LanguageModelTask(run, "gpt")
-    model_cfg = model_config_dict(GPTConfig(vocab_size=meta["vocab_size"], block_size=64, n_layer=4, n_head=4,
-                                            n_embd=128, dropout=0.0))
-    cfg = TrainConfig(batch_size=args.batch_size, lr=args.lr, min_lr=args.min_lr or args.lr / 10,
-                      warmup_steps=args.warmup, lr_decay_steps=args.steps, max_steps=args.steps,
-                      eval_interval=args.eval_interval, eval_batches=args.eval_batches, seed=args.seed,
-                      threads=args.threads, compile=args.compile, dtype=args.dtype, device="cpu",
-                      log_interval=10)
-    print(f"training {args.steps} steps of {args.batch_size}×64 tokens, lr {args.lr:g} (warm-up {args.warmup}), "
-          f"threads {args.threads or torch.get_num_threads()}, compile {args.compile}, {args.dtype}")
-    started = time.perf_counter()
+    model_cfg, train = recipe(args, meta["vocab_size"])
+    batch = train["batch_size"]
+    micro = batch // train.get("grad_accum", 1)  # the loop's evaluation batches have the micro-batch's rows
+    if args.eval_batches is None:
+        train["eval_batches"] = max(1, math.ceil(240 / micro))
+    cfg = TrainConfig(**{**train, "seed": args.seed, "threads": threads, "compile": args.compile,
+                         "dtype": args.dtype, "device": "cpu", "log_interval": 10})
+    options = {k: model_cfg[k] for k in ("positions", "qk_norm", "activation", "tie_weights")}
+    print(f"genlab: {cfg.max_steps} steps of {batch}×64 tokens ({cfg.grad_accum} micro-batches), "
+          f"{cfg.optimizer} lr {cfg.lr:g} → {cfg.min_lr:g} "
+          f"(warm-up {cfg.warmup_steps}), model {options}, eval every {cfg.eval_interval} steps on "
+          f"{cfg.eval_batches}×{micro} windows, threads {threads}, compile {args.compile}, {args.dtype}")
     result = fit(task, cfg, run, model_cfg, progress=True)
-    wall = time.perf_counter() - started
+    wall = time.perf_counter() - begun
+    cpu_s = time.process_time() - cpu_begun
+    offset = wall - result.elapsed  # store building, model building: before the loop's clock started
+    rss_after_training_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    records = MetricsLog(run, resume_step=10**12).records
+    records = read_records(run / "metrics.jsonl")
     train_steps = [r for r in records if r["kind"] == "train"]
-    # ms/step: median over logged windows (time between log lines without an evaluation in them)
-    eval_steps = {r["step"] for r in records if r["kind"] == "eval"}
+    evals = [r for r in records if r["kind"] == "eval"]
+    eval_steps = {r["step"] for r in evals}
     per_step = [1000 * (b["time"] - a["time"]) / (b["step"] - a["step"]) for a, b in zip(train_steps, train_steps[1:])
                 if not any(a["step"] < s <= b["step"] for s in eval_steps)]
     ms_per_step = float(np.median(per_step)) if per_step else math.nan
-    tokens_per_s = args.batch_size * 64 / (ms_per_step / 1000)
-    eval_seconds = max(0.0, wall - result.steps * ms_per_step / 1000)  # evaluation, checkpoints, start-up
-    rss_after_training_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     from genlab.evaluate import perplexity
     from genlab.models.gpt import load as load_gpt
@@ -184,30 +244,48 @@ def main() -> int:
     nano = nanogpt_style_val(model, val, 64, 12, 200, seed=args.seed + 1)
     full = perplexity(model, val, window=64, batch_size=64)
     plot_path = run / "loss_vs_wall_time.png"
-    plot(records, plot_path)
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    plot(records, peer, plot_path, offset)
 
+    reached = time_to_loss(evals, peer["val_loss"], offset) if peer else None
     print()
-    print(f"val loss (loop, {args.eval_batches} batches of {args.batch_size}): {result.last_val_loss:.4f}   "
-          f"nanoGPT reference {NANOGPT['val_loss']}")
-    print(f"val loss (nanoGPT-style, 200 batches of 12): {nano:.4f};  whole val split: {full.mean_nll:.4f}")
-    print(f"wall time {wall:.1f} s incl. evaluation, checkpoints and start-up (~{eval_seconds:.1f} s)   "
-          f"nanoGPT {NANOGPT['wall_s']:.0f} s, "
-          f"target ≤ {NANOGPT['wall_s'] / 2:.0f} s")
-    print(f"{result.steps} steps, median {ms_per_step:.1f} ms/step, {tokens_per_s:,.0f} tokens/s; "
-          f"peak RSS {rss_after_training_mb:.0f} MB after training, {peak_rss_mb:.0f} MB with the final "
-          f"whole-split evaluation and plot (nanoGPT {NANOGPT['peak_rss_mb']:.0f} MB)")
+    print(f"{'':26}{'genlab':>12}{'nanoGPT':>12}")
+    rows = [("val loss", f"{result.last_val_loss:.4f}", peer and f"{peer['val_loss']:.4f}"),
+            ("wall time (s)", f"{wall:.1f}", peer and f"{peer['wall_s']:.1f}"),
+            ("CPU time (s)", f"{cpu_s:.1f}", peer and f"{peer['cpu_s']:.1f}"),
+            ("steps × batch", f"{result.steps}×{batch}", peer and f"{peer['steps']}×12"),
+            ("ms/step (median)", f"{ms_per_step:.1f}", peer and f"{peer['ms_per_step']:.1f}"),
+            ("peak RSS (MB)", f"{rss_after_training_mb:.0f}", peer and f"{peer['peak_rss_mb']:.0f}")]
+    for name, mine, theirs in rows:
+        print(f"{name:26}{mine:>12}{theirs or '—':>12}")
+    print(f"val loss nanoGPT-style (200 batches of 12): {nano:.4f}; whole val split: {full.mean_nll:.4f}")
+    ratio = cpu_ratio = None
+    if peer:
+        if reached is None:
+            print(f"genlab did not reach nanoGPT's val loss {peer['val_loss']:.4f} in this run")
+        else:
+            ratio = reached / peer["wall_s"]
+            print(f"genlab reached nanoGPT's final val loss {peer['val_loss']:.4f} after {reached:.1f} s = "
+                  f"{ratio:.2f} × nanoGPT's wall time (target ≤ 0.50)")
+        cpu_ratio = cpu_s / peer["cpu_s"]
     print(f"plot: {plot_path}")
-    target_met = result.last_val_loss <= NANOGPT["val_loss"] and wall <= NANOGPT["wall_s"] / 2
+    target_met = (None if peer is None else reached is not None and ratio <= 0.5
+                  and rss_after_training_mb <= peer["peak_rss_mb"])
     print(json.dumps({"val_loss": round(result.last_val_loss, 4), "val_loss_nanogpt_style": round(nano, 4),
                       "val_loss_full_split": round(full.mean_nll, 4), "wall_s": round(wall, 1),
-                      "steps": result.steps, "ms_per_step": round(ms_per_step, 1),
-                      "tokens_per_s": round(tokens_per_s), "batch_size": args.batch_size, "lr": args.lr,
-                      "threads": args.threads or torch.get_num_threads(), "compile": args.compile,
+                      "cpu_s": round(cpu_s, 1), "ratio": None if ratio is None else round(ratio, 3),
+                      "cpu_ratio": None if cpu_ratio is None else round(cpu_ratio, 3),
+                      "time_to_nanogpt_loss_s": None if reached is None else round(reached, 1),
+                      "steps": result.steps,
+                      "ms_per_step": round(ms_per_step, 1) if math.isfinite(ms_per_step) else None, "batch_size": batch,
+                      "preset": args.preset, "optimizer": cfg.optimizer, "lr": cfg.lr, **options,
+                      "threads": threads, "compile": args.compile, "dtype": args.dtype,
                       "vocab_size": meta["vocab_size"], "peak_rss_mb": round(rss_after_training_mb),
-                      "peak_rss_mb_with_final_eval": round(peak_rss_mb),
-                      "nanogpt_val_loss": NANOGPT["val_loss"], "nanogpt_wall_s": NANOGPT["wall_s"],
-                      "nanogpt_peak_rss_mb": NANOGPT["peak_rss_mb"], "target_met": target_met, "load_before": load}))
+                      "nanogpt_val_loss": peer and peer["val_loss"],
+                      "nanogpt_wall_s": peer and round(peer["wall_s"], 1),
+                      "nanogpt_cpu_s": peer and round(peer["cpu_s"], 1),
+                      "nanogpt_ms_per_step": peer and round(peer["ms_per_step"], 1),
+                      "nanogpt_peak_rss_mb": peer and round(peer["peak_rss_mb"]),
+                      "target_met": target_met, "cpu": cpu, "load_before": load}))
     return 0
 
 

@@ -48,6 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     n.add_argument("--block-size", type=positive_int, help="context length in tokens")
     n.add_argument("--dropout", type=nonneg_float)
     n.add_argument("--tie-weights", action=argparse.BooleanOptionalAction, default=None)
+    n.add_argument("--qk-norm", action=argparse.BooleanOptionalAction, default=None,
+                   help="gpt: RMS-normalise queries and keys (stable at higher learning rates)")
+    n.add_argument("--activation", choices=["gelu", "gelu_tanh", "relu2"], help="gpt: the MLP's activation")
     n.add_argument("--batch-size", type=positive_int, help="global batch size (sequences per step)")
     n.add_argument("--grad-accum", type=positive_int, help="micro-batches per step")
     n.add_argument("--lr", type=nonneg_float, help="peak learning rate")
@@ -78,7 +81,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     n.add_argument("--log-interval", type=positive_int, help="steps per metrics.jsonl line")
     n.add_argument("--rnn-impl", choices=["torch", "reference"],
                    help="rnn/lstm/gru: fused PyTorch layers, or the hand-written reference cells")
-    n.add_argument("--dtype", choices=["float32", "bfloat16", "float16"])
+    n.add_argument("--dtype", choices=["float32", "bfloat16", "float16", "auto"],
+                   help="autocast dtype; auto: time a few steps in float32 and bfloat16, train in the faster")
+    n.add_argument("--optimizer", choices=["adamw", "muon"],
+                   help="muon: Muon for the hidden weight matrices, AdamW for the rest")
     n.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile the model")
     n.add_argument("--threads", type=positive_int, help="CPU threads for PyTorch")
     add_device(n)
@@ -87,7 +93,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--cell", choices=["gru", "lstm"], help="rnn-attn: recurrent cell")
     s.add_argument("--attention", choices=["bahdanau", "luong"], help="rnn-attn: attention type")
     s.add_argument("--teacher-forcing", type=nonneg_float, help="rnn-attn: teacher forcing ratio")
-    s.add_argument("--positions", choices=["sinusoidal", "learned"], help="transformer: position encoding")
+    s.add_argument("--positions", choices=["sinusoidal", "learned", "rope"],
+                   help="position encoding: transformer sinusoidal|learned; gpt learned (GPT-2, exportable)|rope")
     p.set_defaults(func=run)
 
 

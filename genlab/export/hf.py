@@ -34,6 +34,10 @@ def load_gpt_run(run: str | Path, what: str) -> tuple[Any, Any, dict]:
         raise GenlabError(f"{what} supports GPT runs (trained with --model gpt), but {run} holds a {family!r} model: "
                           "transformers, vLLM, TGI and llama.cpp have no architecture for genlab's "
                           "Markov/RNN/LSTM/GRU/seq2seq models")
+    modern = model.config.non_gpt2_options()
+    if modern:
+        raise GenlabError(f"{what} writes GPT-2's architecture, but {run} was trained with {', '.join(modern)}, "
+                          "which GPT-2 has no place for; export a run trained as plain --model gpt")
     return model, tokenizer, config
 
 

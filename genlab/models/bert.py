@@ -39,7 +39,7 @@ class BertConfig:
     activation: str = "gelu"  # the MLP's GELU, exact (GPT's blocks take it too)
 
     def validate(self) -> None:
-        GPTConfig(**{f.name: getattr(self, f.name) for f in fields(GPTConfig)}).validate()
+        GPTConfig(**{f.name: getattr(self, f.name) for f in fields(GPTConfig) if hasattr(self, f.name)}).validate()
 
 
 class BERT(nn.Module):
@@ -53,7 +53,7 @@ class BERT(nn.Module):
         self.config = config
         self.vocab_size = config.vocab_size
         self.block_size = config.block_size
-        blocks = GPTConfig(**{f.name: getattr(config, f.name) for f in fields(GPTConfig)})
+        blocks = GPTConfig(**{f.name: getattr(config, f.name) for f in fields(GPTConfig) if hasattr(config, f.name)})
         self.transformer = nn.ModuleDict(dict(
             wte=nn.Embedding(config.vocab_size, config.n_embd),  # token embedding
             wpe=nn.Embedding(config.block_size, config.n_embd),  # position embedding

@@ -37,7 +37,12 @@ from genlab.models.gpt_decode import DecodePlan, decode_plan, fast_decoding, for
 from genlab.models.weights import load_weights, weights_path
 
 #: GELU variants: name → ``nn.GELU(approximate=…)``
-ACTIVATIONS = {"gelu": "none", "gelu_tanh": "tanh"}
+GELUS = {"gelu": "none", "gelu_tanh": "tanh"}
+#: the MLP's activations: GPT-2's GELU (exact or tanh), and the squared ReLU of recent speedruns
+ACTIVATIONS = (*GELUS, "relu2")
+#: how a GPT knows where a token is: learned position vectors added to the input (GPT-2), or rotary
+#: embeddings that turn each head's queries and keys by an angle proportional to the position
+POSITIONS = ("learned", "rope")
 
 
 @dataclass
@@ -50,16 +55,32 @@ class GPTConfig:
     dropout: float = 0.0
     bias: bool = True  # biases in the Linear layers and LayerNorms, as GPT-2
     tie_weights: bool = True
-    #: the MLP's GELU: exact ("gelu"), or the tanh approximation GPT-2's own checkpoints were trained with
+    #: the MLP's GELU: exact ("gelu"), or the tanh approximation GPT-2's own checkpoints were trained with;
+    #: "relu2" (relu(x)², cheaper than GELU on a CPU) leaves GPT-2's layout
     activation: str = "gelu"
+    #: "learned" (GPT-2's layout) or "rope" (rotary; no position table, so no learned limit to learn)
+    positions: str = "learned"
+    #: normalise each head's queries and keys (RMS, no gain) before the dot product: the attention
+    #: logits stay bounded, so a higher learning rate stays stable
+    qk_norm: bool = False
 
     def validate(self) -> None:
         if self.n_embd % self.n_head:
             raise GenlabError(f"--n-embd {self.n_embd} must be divisible by --n-head {self.n_head}")
         if self.activation not in ACTIVATIONS:
             raise GenlabError(f"unknown GPT activation {self.activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+        if self.positions not in POSITIONS:
+            raise GenlabError(f"unknown GPT positions {self.positions!r}; choose one of {', '.join(POSITIONS)}")
+        if self.positions == "rope" and (self.n_embd // self.n_head) % 2:
+            raise GenlabError(f"--positions rope needs an even head size; {self.n_embd}/{self.n_head} is odd")
         if not 0 <= self.dropout < 1:
             raise GenlabError("--dropout must be in [0, 1)")
+
+    def non_gpt2_options(self) -> list[str]:
+        """The options that take this model out of GPT-2's layout (empty: it exports as GPT-2)."""
+        return [flag for flag, off in (("--positions rope", self.positions == "rope"),
+                                       ("--qk-norm", self.qk_norm),
+                                       (f"--activation {self.activation}", self.activation not in GELUS)) if off]
 
 
 @dataclass
@@ -116,6 +137,20 @@ def active_dropout(module: nn.Dropout, x: torch.Tensor) -> torch.Tensor:
     return module(x) if module.training and module.p > 0 else x
 
 
+def rope_tables(head_size: int, positions: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of the rotary angles ``(positions, head_size / 2)``: pair i turns by p · base^(-2i/hs)."""
+    inv_freq = base ** (-torch.arange(0, head_size, 2, dtype=torch.float32) / head_size)
+    angles = torch.arange(positions, dtype=torch.float32)[:, None] * inv_freq[None, :]
+    return angles.cos(), angles.sin()
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotary position embedding of ``x[..., T, hs]``: each (first half, second half) pair turned by its angle."""
+    half = x.shape[-1] // 2
+    x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).type_as(x)
+
+
 def single_query_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """softmax(q·kᵀ/√d)·v for one query per head, ``(B, nh, 1, hs)`` against ``(B, nh, L, hs)``.
 
@@ -148,14 +183,21 @@ class CausalSelfAttention(nn.Module):
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v at once
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.resid_dropout = nn.Dropout(config.dropout)
+        self.qk_norm = config.qk_norm
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0,
-                key_mask: torch.Tensor | None = None) -> torch.Tensor:
+                key_mask: torch.Tensor | None = None,
+                rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """``rope``: the (cos, sin) of each query's position, broadcastable to ``(B, nh, T, hs / 2)``."""
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        if self.qk_norm:
+            q, k = F.rms_norm(q, (q.shape[-1],)), F.rms_norm(k, (k.shape[-1],))
+        if rope is not None:  # keys are turned before they are cached: a cached key keeps its position
+            q, k = rotate(q, *rope), rotate(k, *rope)
         dropout = self.dropout if self.training else 0.0
         if isinstance(cache, SlotCache):
             y = self._slot_attention(q, k, v, cache, layer)
@@ -193,13 +235,20 @@ class CausalSelfAttention(nn.Module):
         return F.scaled_dot_product_attention(q, keys, values, attn_mask=cache.mask)
 
 
+class ReLU2(nn.Module):
+    """relu(x)²: as smooth at 0 as needed for training, and one cheap elementwise op on a CPU."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x).square()
+
+
 class MLP(nn.Module):
-    """Position-wise feed-forward network: widen 4×, GELU, project back."""
+    """Position-wise feed-forward network: widen 4×, GELU (or ReLU²), project back."""
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.gelu = nn.GELU(approximate=ACTIVATIONS[config.activation])
+        self.gelu = ReLU2() if config.activation == "relu2" else nn.GELU(approximate=GELUS[config.activation])
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
@@ -221,8 +270,9 @@ class Block(nn.Module):
         self.mlp = MLP(config)
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0,
-                key_mask: torch.Tensor | None = None) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x), cache, layer, key_mask)
+                key_mask: torch.Tensor | None = None,
+                rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), cache, layer, key_mask, rope)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -236,9 +286,15 @@ class GPT(nn.Module):
         self.vocab_size = config.vocab_size
         self.block_size = config.block_size  # a hard limit on input length (learned positions)
         self.context_size = config.block_size
+        layers = dict(wte=nn.Embedding(config.vocab_size, config.n_embd))  # token embedding
+        if config.positions == "learned":
+            layers["wpe"] = nn.Embedding(config.block_size, config.n_embd)  # position embedding
+        else:  # rotary: fixed angles, not weights (non-persistent: not saved, rebuilt from the config)
+            cos, sin = rope_tables(config.n_embd // config.n_head, config.block_size)
+            self.register_buffer("rope_cos", cos, persistent=False)
+            self.register_buffer("rope_sin", sin, persistent=False)
         self.transformer = nn.ModuleDict(dict(
-            wte=nn.Embedding(config.vocab_size, config.n_embd),  # token embedding
-            wpe=nn.Embedding(config.block_size, config.n_embd),  # position embedding
+            **layers,
             drop=nn.Dropout(config.dropout),
             h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
             ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
@@ -265,21 +321,31 @@ class GPT(nn.Module):
     def num_params(self, non_embedding: bool = True) -> int:
         """Parameter count; position embeddings excluded by default (they are not "the model")."""
         n = sum(p.numel() for p in self.parameters())
-        return n - self.transformer.wpe.weight.numel() if non_embedding else n
+        wpe = getattr(self.transformer, "wpe", None)
+        return n - wpe.weight.numel() if non_embedding and wpe is not None else n
 
     def _run(self, tokens: torch.Tensor, cache: KVCache | SlotCache | None = None,
              positions: torch.Tensor | None = None) -> torch.Tensor:
-        """Hidden states ``(B, T, C)``; ``positions``: the position embeddings to add, when each row has its own."""
+        """Hidden states ``(B, T, C)``; ``positions[B, T]``: each token's position, when each row has its own."""
         B, T = tokens.shape
         if positions is None:
             start = cache.pos if cache is not None else 0
             if start + T > self.block_size:
                 raise GenlabError(f"input of {start + T} tokens is longer than the model's context "
                                   f"(--block-size {self.block_size})")
-            positions = self.transformer.wpe.weight[start:start + T]  # (T, C): the rows for positions start…
-        x = active_dropout(self.transformer.drop, self.transformer.wte(tokens) + positions)  # (B, T, C)
+            where: slice | torch.Tensor = slice(start, start + T)  # positions start…start+T-1
+        else:
+            where = positions
+        x = self.transformer.wte(tokens)  # (B, T, C)
+        rope = None
+        if self.config.positions == "learned":
+            x = x + self.transformer.wpe.weight[where]  # (T, C) or (B, T, C)
+        else:  # (T, hs/2) → (1, 1, T, hs/2), or (B, T, hs/2) → (B, 1, T, hs/2): broadcast over heads
+            cos, sin = self.rope_cos[where], self.rope_sin[where]
+            rope = (cos.unsqueeze(-3), sin.unsqueeze(-3)) if cos.dim() == 3 else (cos, sin)
+        x = active_dropout(self.transformer.drop, x)
         for layer, block in enumerate(self.transformer.h):
-            x = block(x, cache, layer)
+            x = block(x, cache, layer, None, rope)
         return self.transformer.ln_f(x)  # (B, T, C)
 
     def hidden(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -397,8 +463,7 @@ class GPT(nn.Module):
             cache.seen, cache.row_ids, cache.write_at = seen, row_ids, write_at
             cache.rows = slice(rows[0], rows[-1] + 1) if rows == list(range(rows[0], rows[-1] + 1)) else row_ids
             cache.mask = visible if visible is not None else torch.ones(1, 1, T, seen, dtype=torch.bool, device=device)
-            embedded = self.transformer.wpe.weight[positions.clamp(max=self.block_size - 1)]  # (k, T, C)
-            hidden = self._run(tokens, cache, positions=embedded)
+            hidden = self._run(tokens, cache, positions=positions.clamp(max=self.block_size - 1))  # (k, T, C)
         for row, chunk in zip(rows, chunks):
             _record(cache, row, chunk)
         ends = torch.tensor([len(c) - 1 for c in chunks], device=device)

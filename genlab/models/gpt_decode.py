@@ -138,8 +138,14 @@ def decode_plan(model: nn.Module) -> DecodePlan:
 
 
 def fast_decoding(model: nn.Module) -> bool:
-    """Whether a step may take the plan's path: no gradient wanted, and no dropout active."""
-    return not torch.is_grad_enabled() and not (model.training and model.config.dropout > 0)
+    """Whether a step may take the plan's path: no gradient wanted, no dropout active, and GPT-2's layout.
+
+    The plan knows learned positions, plain attention and a GELU MLP only; a model with rotary
+    positions, QK-norm or ReLU² (``GPTConfig.non_gpt2_options``) decodes through its blocks' own code.
+    """
+    config = model.config
+    return (not torch.is_grad_enabled() and not (model.training and config.dropout > 0)
+            and config.positions == "learned" and not config.qk_norm and config.activation in ("gelu", "gelu_tanh"))
 
 
 #: ``(layer, k[B, T, nh, hs], v[B, T, nh, hs]) -> (keys, values)``, each ``[B, nh, S, hs]``: store the new

@@ -473,7 +473,7 @@ _NEURAL_FLAGS = ("preset", "n_layer", "n_head", "n_embd", "block_size", "dropout
                  "grad_accum", "lr", "min_lr", "warmup_steps", "lr_decay_steps", "weight_decay", "clip", "max_steps",
                  "epochs", "time_budget", "eval_interval", "eval_batches", "early_stop", "on_nan", "seed", "resume",
                  "log_interval", "rnn_impl", "dtype", "compile", "threads", "cell", "attention", "teacher_forcing",
-                 "positions")
+                 "positions", "qk_norm", "activation", "optimizer")
 
 
 def train_cli(args: argparse.Namespace) -> int:

@@ -30,6 +30,8 @@ class TrainConfig:
     #: follows exactly the curve a run of 2N steps would have (as nanoGPT's lr_decay_iters).
     lr_decay_steps: int = 2000
     weight_decay: float = 0.1  # AdamW, decoupled; only on weight matrices (see training.optim)
+    #: adamw, or muon (Muon for the hidden weight matrices, AdamW for embeddings, head, biases and gains)
+    optimizer: str = "adamw"
     beta1: float = 0.9
     beta2: float = 0.99
     clip: float = 1.0  # max global gradient norm; 0 disables clipping (the norm is still logged)
@@ -59,8 +61,10 @@ class TrainConfig:
             raise GenlabError("--budget-clock must be wall or cpu")
         if self.on_nan not in ("stop", "skip"):
             raise GenlabError("--on-nan must be stop or skip")
-        if self.dtype not in ("float32", "bfloat16", "float16"):
-            raise GenlabError("--dtype must be float32, bfloat16 or float16")
+        if self.dtype not in ("float32", "bfloat16", "float16", "auto"):
+            raise GenlabError("--dtype must be float32, bfloat16, float16 or auto")
+        if self.optimizer not in ("adamw", "muon"):
+            raise GenlabError("--optimizer must be adamw or muon")
         if sum(getattr(self, f) is not None for f in STOP_FIELDS) != 1:
             raise GenlabError("give exactly one of --max-steps, --epochs, --time-budget")
         if self.lr_decay_steps < 1:

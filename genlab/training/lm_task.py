@@ -23,7 +23,10 @@ from genlab.models.presets import preset_for
 from genlab.tokens import TokenStore, WindowReader
 
 #: flag name → model config field, for the flags that shape a language model
-MODEL_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "dropout", "tie_weights", "rnn_impl")
+MODEL_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "dropout", "tie_weights", "rnn_impl", "positions",
+               "qk_norm", "activation")
+#: flags that shape only a GPT (positions, attention, MLP)
+GPT_ONLY = ("positions", "qk_norm", "activation")
 RECURRENT = ("rnn", "lstm", "gru")
 
 
@@ -92,6 +95,8 @@ class LanguageModelTask:
                 continue
             if flag == "n_head" and self.family not in ("gpt", "bert"):
                 raise GenlabError("--n-head is for --model gpt (a recurrent layer has no heads)")
+            if flag in GPT_ONLY and self.family != "gpt":
+                raise GenlabError(f"--{flag.replace('_', '-')} is for --model gpt")
             if flag == "rnn_impl" and self.family in ("gpt", "bert"):
                 raise GenlabError("--rnn-impl is for --model rnn|lstm|gru")
             config["impl" if flag == "rnn_impl" else flag] = value

@@ -186,9 +186,11 @@ def optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: t
     return norm
 
 
-#: evaluation batches are stacked into one forward pass up to about this many activation floats
-#: (fewer, larger matmuls; 2**23 floats = 32 MB, so evaluation does not raise peak memory much)
-EVAL_GROUP_FLOATS = 2**23
+#: evaluation batches are stacked into one forward pass up to about this many activation floats (fewer,
+#: larger matmuls). The per-position estimate below undercounts a forward's live tensors about 3×; at 2**23
+#: the stacked evaluation raised the baby-Shakespeare run's peak RSS by 80 MB, at 2**21 by none, at the
+#: same evaluation speed (measured, benchmarks/shakespeare_char.py)
+EVAL_GROUP_FLOATS = 2**21
 
 
 def evaluate(model: nn.Module, task: TrainTask, cfg: TrainConfig, device: str, autocast: Callable,
@@ -272,14 +274,16 @@ def _tokenizer_fingerprint(task: TrainTask, path: Path) -> str | None:
 
 
 def write_run_config(path: Path, task: TrainTask, model_config: dict[str, Any], cfg: TrainConfig,
-                     preset: str | None, device: str, max_steps: int | None, model: nn.Module) -> None:
+                     preset: str | None, device: str, max_steps: int | None, model: nn.Module,
+                     dtype: str | None = None) -> None:
     run_info = getattr(task, "run_info", None)  # lineage a task records (a fine-tuned run names its base)
     write_json(path / "config.json", {
         "model": model_config,
         "train": asdict(cfg),
         "preset": preset,
         "tokenizer_fingerprint": _tokenizer_fingerprint(task, path),
-        "runtime": {"device": device, "planned_steps": max_steps, "torch_threads": torch.get_num_threads(),
+        "runtime": {"device": device, "dtype": dtype or cfg.dtype, "planned_steps": max_steps,
+                    "torch_threads": torch.get_num_threads(),
                     "parameters": sum(p.numel() for p in model.parameters()),
                     "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)},
         "versions": versions(),
@@ -375,6 +379,34 @@ def resolve_dtype(dtype: str, device: str, warn: bool = True) -> str:
     return dtype if fast else "float32"
 
 
+def auto_dtype(task: TrainTask, cfg: TrainConfig, model: nn.Module, path: Path, resume: bool, ranks: Ranks,
+               device: str) -> str:
+    """``--dtype auto``: the dtype a measured probe picks (:mod:`genlab.training.dtype_probe`).
+
+    A resumed run keeps the dtype it started with (``config.json["runtime"]["dtype"]``), so it continues
+    the same curve. Under torchrun the ranks could time differently and disagree, so it is float32 there.
+    """
+    if resume and (path / "config.json").is_file():
+        from genlab.checkpoint import read_json
+
+        saved = (read_json(path / "config.json").get("runtime") or {}).get("dtype")
+        if saved in ("float32", "bfloat16", "float16"):
+            return saved
+    if ranks.active:
+        if ranks.main:
+            print("genlab: --dtype auto does not probe under torchrun (ranks could disagree); training in float32")
+        return "float32"
+    from genlab.training.dtype_probe import choose
+
+    def step_loss(probe: nn.Module, rng: np.random.Generator) -> torch.Tensor:
+        return task.loss(probe, to_device(task.batch("train", cfg.micro_batch, rng), device))
+
+    def make_optimizer(probe: nn.Module) -> torch.optim.Optimizer:
+        return build_optimizer(probe, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device, cfg.optimizer)
+
+    return choose(model, make_optimizer, step_loss, device)
+
+
 def cpu_has_amx() -> bool:
     try:
         return "amx_bf16" in Path("/proc/cpuinfo").read_text()
@@ -388,8 +420,9 @@ def _fit(task: TrainTask, cfg: TrainConfig, path: Path, model_config: dict[str, 
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)  # the random initialisation (course: 무작위 초기화) is repeatable
     model = task.build_model(model_config).to(device)
-    optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device)
-    dtype = resolve_dtype(cfg.dtype, device, warn=ranks.main)
+    optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device, cfg.optimizer)
+    dtype = (auto_dtype(task, cfg, model, path, resume, ranks, device) if cfg.dtype == "auto"
+             else resolve_dtype(cfg.dtype, device, warn=ranks.main))
     scaler = torch.amp.GradScaler(device.split(":")[0]) if dtype == "float16" else None
     for split in ("train", "val"):  # a split too short for the model fails now, before any file changes
         task.batch(split, 1, np.random.default_rng(0))
@@ -408,7 +441,7 @@ def _fit(task: TrainTask, cfg: TrainConfig, path: Path, model_config: dict[str, 
     autocast = autocast_for(dtype, device)
     max_steps = planned_steps(task, cfg)
     if ranks.main:
-        write_run_config(path, task, model_config, cfg, preset, device, max_steps, model)
+        write_run_config(path, task, model_config, cfg, preset, device, max_steps, model, dtype)
     train_model = wrap(model, ranks, device)
     if cfg.compile:
         train_model = torch.compile(train_model)
@@ -464,7 +497,7 @@ def _fit(task: TrainTask, cfg: TrainConfig, path: Path, model_config: dict[str, 
                   + f"{shown}{' (best)' if improved else ''}")
         checkpoint()
         if time.perf_counter() - plotted[0] > 30:
-            metrics.plot()
+            metrics.plot(wait=False)
             plotted[0] = time.perf_counter()
 
     plotted = [time.perf_counter()]
@@ -550,7 +583,7 @@ class _NoMetrics:
     def log(self, record: dict[str, Any]) -> None:
         pass
 
-    def plot(self) -> None:
+    def plot(self, wait: bool = True) -> None:
         pass
 
     def close(self) -> None:

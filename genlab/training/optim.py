@@ -1,9 +1,13 @@
-"""AdamW with decoupled weight decay, applied only where it means "prefer smaller weights".
+"""AdamW with decoupled weight decay, applied only where it means "prefer smaller weights"; or Muon.
 
 Decay goes on the weight matrices of linear and recurrent layers. It is left off biases and
 LayerNorm gains (shrinking them toward 0 only distorts the scale they exist to set) and off
 embeddings (a rare token's row is seldom updated, so decay would erase what little it learned; with
 tied weights the head is the embedding). Everything else is PyTorch's ``AdamW``.
+
+``--optimizer muon`` updates the hidden weight matrices (those AdamW decays) with Muon instead
+(:mod:`genlab.training.muon`: momentum, then the update's matrix orthogonalised), and everything else
+with AdamW as above: one :class:`MuonAdamW` that the loop treats as one optimizer.
 """
 
 from __future__ import annotations
@@ -30,17 +34,69 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
             {"params": other, "weight_decay": 0.0, "name": "no_decay"}]
 
 
+OPTIMIZERS = ("adamw", "muon")
+
+
 def build_optimizer(model: nn.Module, lr: float, weight_decay: float, betas: tuple[float, float],
-                    device: str) -> torch.optim.Optimizer:
-    """AdamW over :func:`param_groups`; the fused kernel where the device has one.
+                    device: str, kind: str = "adamw") -> torch.optim.Optimizer:
+    """AdamW over :func:`param_groups` (the fused kernel where the device has one), or :class:`MuonAdamW`.
 
     Fused AdamW updates every tensor in one kernel. Measured on a 2-core CPU for the 0.8M-parameter
     ``gpt-tiny``: 0.6 ms per step, against 7.9 ms for the ``foreach`` and 56 ms for the per-tensor
     implementation — a tenth of nanoGPT's whole step time on that machine.
     """
+    groups = param_groups(model, weight_decay)
+    if kind == "muon":  # the output head is a classifier over the vocabulary, not a hidden map: AdamW's
+        from genlab.training.muon import Muon
+
+        heads = {id(p) for name, m in model.named_modules() if name.endswith("lm_head") for p in m.parameters()}
+        hidden = [p for p in groups[0]["params"] if id(p) not in heads]
+        head = [p for p in groups[0]["params"] if id(p) in heads]
+        muon = Muon([{**groups[0], "params": hidden}], lr=lr, weight_decay=weight_decay)
+        adamw = [{**groups[0], "params": head, "name": "decay"}, groups[1]] if head else [groups[1]]
+        return MuonAdamW(muon, _adamw(adamw, lr, betas, device))  # type: ignore[return-value]
+    return _adamw(groups, lr, betas, device)
+
+
+def _adamw(groups: list[dict], lr: float, betas: tuple[float, float], device: str) -> torch.optim.AdamW:
     fused = device.split(":")[0] in FUSED_DEVICES
-    return torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, betas=betas, fused=fused or None,
-                             foreach=None if fused else True)
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=fused or None, foreach=None if fused else True)
+
+
+class MuonAdamW:
+    """Muon for the hidden weight matrices and AdamW for the rest, stepped, cleared and saved as one.
+
+    ``param_groups`` lists both optimizers' groups (the loop sets the learning rate and clips through
+    it); the state dict holds both, so ``--resume`` continues exactly.
+    """
+
+    def __init__(self, muon: torch.optim.Optimizer, adamw: torch.optim.Optimizer) -> None:
+        self.muon, self.adamw = muon, adamw
+
+    @property
+    def param_groups(self) -> list[dict]:
+        return [*self.muon.param_groups, *self.adamw.param_groups]
+
+    @property
+    def state(self) -> dict:
+        return {**self.muon.state, **self.adamw.state}
+
+    def step(self, closure: None = None) -> None:
+        self.muon.step()
+        self.adamw.step()
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.muon.zero_grad(set_to_none=set_to_none)
+        self.adamw.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self) -> dict:
+        return {"kind": "muon+adamw", "muon": self.muon.state_dict(), "adamw": self.adamw.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("kind") != "muon+adamw":
+            raise ValueError("the saved optimizer is not Muon + AdamW (was the run trained with --optimizer adamw?)")
+        self.muon.load_state_dict(state["muon"])
+        self.adamw.load_state_dict(state["adamw"])
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:

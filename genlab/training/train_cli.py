@@ -22,7 +22,8 @@ from genlab.training.task import BEST_WEIGHTS, LATEST_WEIGHTS, TRAIN_STATE, Trai
 
 SEQ2SEQ = ("rnn-attn", "transformer")
 #: model-shaping flags that may not change on --resume (the weights would not fit)
-SHAPE_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "dropout", "tie_weights")
+SHAPE_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "dropout", "tie_weights", "positions", "qk_norm",
+               "activation")
 
 
 def make_task(args: argparse.Namespace, path: Path) -> TrainTask:

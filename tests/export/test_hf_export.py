@@ -140,3 +140,19 @@ def test_bad_input_is_one_line_exit_2(gpt_runs, tmp_path: Path, capsys: pytest.C
     with pytest.raises(SystemExit) as exc:
         genlab_main(["export", str(gpt_runs["char"]), "--format", "onnx", "--out", str(tmp_path / "o")])
     assert exc.value.code == 2
+
+
+def test_a_gpt_trained_outside_gpt2s_layout_is_refused_naming_the_options(tmp_path: Path, export_corpus: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "modern"
+    assert genlab_main(["prepare", "--corpus", str(export_corpus), "--unit", "line", "--out", str(run),
+                        "--quiet"]) == 0
+    assert genlab_main(["train", str(run), "--model", "gpt", "--n-layer", "1", "--n-head", "2", "--n-embd", "16",
+                        "--block-size", "32", "--batch-size", "2", "--max-steps", "2", "--positions", "rope",
+                        "--qk-norm", "--activation", "relu2", "--optimizer", "muon", "--device", "cpu",
+                        "--quiet"]) == 0
+    capsys.readouterr()
+    for fmt in ("hf", "gguf"):
+        assert genlab_main(["export", str(run), "--format", fmt, "--out", str(tmp_path / "x.gguf")]) == 2
+        err = _error(capsys)
+        assert "--positions rope" in err and "--qk-norm" in err and "--activation relu2" in err

@@ -166,3 +166,51 @@ def test_a_reset_slot_starts_a_new_document():
         again = model.feed_slots(cache, [1], [[3, 11]])
         fresh, _ = model.prefill(torch.tensor([[3, 11]]), model.start(1))
     torch.testing.assert_close(again, fresh, atol=1e-5, rtol=1e-5)
+
+
+# --- the speedrun options: rotary positions, QK-norm, ReLU² ---------------------------------------------
+MODERN = [dict(positions="rope"), dict(qk_norm=True), dict(activation="relu2"),
+          dict(positions="rope", qk_norm=True, activation="relu2", tie_weights=False)]
+
+
+@pytest.mark.parametrize("options", MODERN, ids=lambda o: "+".join(f"{k}={v}" for k, v in o.items()))
+def test_modern_options_kv_cache_and_slots_match_full_recomputation(options):
+    model = tiny(**options)
+    x = torch.randint(0, 23, (2, 12))
+    with torch.no_grad():
+        full = model.logits(x)
+        state = model.start(2)
+        last, state = model.prefill(x[:, :5], state)
+        torch.testing.assert_close(last, full[:, 4], atol=1e-5, rtol=1e-5)
+        for t in range(5, 12):
+            last, state = model.step(x[:, t], state)
+            torch.testing.assert_close(last, full[:, t], atol=1e-5, rtol=1e-5)
+        # rows at different positions in one slot cache, each as if alone
+        cache = model.start_slots(3)
+        model.feed_slots(cache, [0, 2], [x[0, :3].tolist(), x[1, :7].tolist()])
+        both = model.feed_slots(cache, [0, 2], [[int(x[0, 3])], [int(x[1, 7])]])
+    torch.testing.assert_close(both, torch.stack([full[0, 3], full[1, 7]]), atol=1e-5, rtol=1e-5)
+
+
+def test_rope_has_no_position_table_and_sees_relative_order():
+    model = tiny(positions="rope")
+    assert not hasattr(model.transformer, "wpe")
+    assert not any("rope" in name for name in model.state_dict())  # rebuilt from the config, not saved
+    x = torch.randint(4, 23, (1, 12))
+    with torch.no_grad():  # the same tokens at other positions: causal + rotary still tells them apart
+        assert not torch.allclose(model.logits(x)[:, -1], model.logits(x.roll(1, dims=1))[:, -1])
+
+
+def test_plain_gpt_is_gpt2_layout_and_the_options_say_what_leaves_it():
+    assert GPTConfig().non_gpt2_options() == []
+    assert GPTConfig(activation="gelu_tanh").non_gpt2_options() == []
+    opts = GPTConfig(positions="rope", qk_norm=True, activation="relu2").non_gpt2_options()
+    assert opts == ["--positions rope", "--qk-norm", "--activation relu2"]
+
+
+@pytest.mark.parametrize("bad, message", [(dict(positions="sinusoidal"), "positions"),
+                                          (dict(activation="swish"), "activation"),
+                                          (dict(positions="rope", n_embd=18, n_head=2), "even head size")])
+def test_bad_options_are_clear_errors(bad, message):
+    with pytest.raises(GenlabError, match=message):
+        tiny(**bad)

@@ -349,3 +349,45 @@ def test_a_cpu_clock_budget_counts_process_cpu_time(run, monkeypatch):
     assert result.stopped == "time_budget" and 1 <= result.steps <= 5
     with pytest.raises(GenlabError, match="--budget-clock must be wall or cpu"):
         config(budget_clock="sundial").validate()
+
+
+def test_resume_is_exact_with_muon_and_the_modern_gpt(run, tmp_path):
+    """Muon's momentum and AdamW's moments both come back: N + N steps == 2N steps, bit for bit."""
+    import shutil
+
+    modern = dict(positions="rope", qk_norm=True, activation="relu2", tie_weights=False, dropout=0.1)
+    split = tmp_path / "split"
+    shutil.copytree(run, split)
+    task, mc = task_and_config(run, **modern)
+    fit(task, config(max_steps=6, log_interval=2, optimizer="muon"), run, mc, progress=False)
+    task, mc = task_and_config(split, **modern)
+    fit(task, config(max_steps=3, log_interval=2, optimizer="muon"), split, mc, progress=False)
+    fit(LanguageModelTask(split, "gpt"), config(max_steps=6, log_interval=2, optimizer="muon"), split, mc,
+        resume=True, progress=False)
+    assert train_losses(split) == train_losses(run)
+    a, b = load_model(run, which="latest")[0], load_model(split, which="latest")[0]
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(x, y), name
+
+
+def test_dtype_auto_probes_records_the_choice_and_resume_keeps_it(run, capsys):
+    task, mc = task_and_config(run)
+    fit(task, config(max_steps=2, dtype="auto"), run, mc, progress=False)
+    out = capsys.readouterr().out
+    assert "--dtype auto: float32" in out and "bfloat16" in out and "→ training in" in out
+    chosen = json.loads((run / "config.json").read_text())["runtime"]["dtype"]
+    assert chosen in ("float32", "bfloat16")
+    fit(LanguageModelTask(run, "gpt"), config(max_steps=3, dtype="auto"), run, mc, resume=True, progress=False)
+    assert "--dtype auto" not in capsys.readouterr().out  # no second probe: the run keeps its dtype
+    assert json.loads((run / "config.json").read_text())["runtime"]["dtype"] == chosen
+
+
+@pytest.mark.parametrize("flag, value", [("qk_norm", True), ("positions", "rope"), ("activation", "relu2")])
+def test_gpt_only_flags_are_refused_for_recurrent_models(run, flag, value):
+    with pytest.raises(GenlabError, match=f"--{flag.replace('_', '-')} is for --model gpt"):
+        LanguageModelTask(run, "lstm").model_config(argparse.Namespace(**{flag: value}))
+
+
+def test_optimizer_is_validated():
+    with pytest.raises(GenlabError, match="--optimizer"):
+        TrainConfig(max_steps=1, optimizer="sgd").validate()
