@@ -118,6 +118,34 @@ def test_block_size_models_are_scored_on_consecutive_blocks():
     assert report.nll_nats == pytest.approx(expected, rel=1e-6)
 
 
+@pytest.mark.parametrize("stride", [1, 3, 6, 8])
+def test_a_stride_slides_the_block_and_scores_each_token_once_with_history(stride):
+    """With a stride, every token is scored once, by the window that gives it at least block - stride
+    tokens of history (the first window: whatever precedes it)."""
+    block = 8
+    model = NGramTable(context=3, seed=6, block_size=block)
+    data = stream_of(41)
+    report = perplexity(model, data, stride=stride, batch_size=4)
+    seq = [EOS_ID] + data.tolist()
+    expected = 0.0
+    for t in range(1, len(seq)):  # target index t, predicted from the window that scores it
+        start = 0 if t <= block else ((t - block - 1) // stride + 1) * stride
+        window = seq[start:start + block + 1]
+        expected -= model.logprob(window[:t - start], window[t - start])
+    assert report.tokens == 41
+    assert report.nll_nats == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_stride_of_the_block_is_consecutive_blocks_and_bad_strides_are_errors():
+    model = NGramTable(context=2, seed=5, block_size=8)
+    data = stream_of(30)
+    assert perplexity(model, data, stride=8).nll_nats == pytest.approx(perplexity(model, data).nll_nats)
+    with pytest.raises(GenlabError, match="between 1 and"):
+        perplexity(model, data, stride=9)
+    with pytest.raises(GenlabError, match="fixed context"):
+        perplexity(NGramTable(context=2, seed=5), data, stride=2)
+
+
 def test_max_tokens_limits_the_stream():
     model = NGramTable(context=1)
     data = stream_of(50)

@@ -17,6 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="which split (default: val and test)")
     p.add_argument("--corpus", help="score this UTF-8 text file instead of a split")
     p.add_argument("--max-tokens", type=positive_int, help="score at most N tokens")
+    p.add_argument("--stride", type=positive_int, help="GPT: slide the scoring window by N tokens and score only "
+                   "its last N, so each token sees at least block-N before it (default: consecutive windows)")
     p.add_argument("--which", default="best", choices=["best", "latest"], help="which checkpoint")
     p.add_argument("--json", action="store_true", help="print one JSON object per split")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -93,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
                 print("\n".join(mlm.lines(label)))
             continue
         report = perplexity(model, data, max_tokens=args.max_tokens, device=device, progress=not args.quiet,
-                            characters=None if args.max_tokens else chars, nbytes=None if args.max_tokens else nbytes)
+                            characters=None if args.max_tokens else chars, nbytes=None if args.max_tokens else nbytes,
+                            stride=args.stride)
         oov = unk / max(len(data), 1)
         if args.json:
             print(json.dumps({"split": label, **report.as_dict(), "oov_rate": oov}))

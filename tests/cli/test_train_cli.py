@@ -46,6 +46,11 @@ def test_gpt_train_eval_generate(run, capsys):
     assert main(["eval", run, "--split", "val", "--quiet"]) == 0
     line = [x for x in capsys.readouterr().out.splitlines() if "perplexity" in x][0]
     assert float(line.split()[-1]) > 1.0
+    assert main(["eval", run, "--split", "val", "--quiet", "--stride", "4"]) == 0  # a sliding window
+    sliding = [x for x in capsys.readouterr().out.splitlines() if "perplexity" in x][0]
+    assert float(sliding.split()[-1]) > 1.0 and sliding != line
+    assert main(["eval", run, "--split", "val", "--quiet", "--stride", "100000"]) == 2
+    assert "--stride must be between 1 and" in capsys.readouterr().err
     assert main(["generate", run, "--prompt", "for ", "--max-tokens", "40", "--seed", "3"]) == 0
     first = capsys.readouterr().out
     assert first.startswith("for ")
