@@ -26,6 +26,17 @@ def cli(*argv: str) -> None:
     assert code == 0, f"genlab {' '.join(argv)} exited {code}"
 
 
+def json_markov_run(root: Path, records: list[dict], name: str = "pets", copies: int = 20) -> Path:
+    """A char Markov chain (order 4) on ``records`` as JSON lines: its vocabulary spells JSON, and it likes
+    closing objects (the shared runs' vocabularies lack braces)."""
+    (root / "records.txt").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records * copies) + "\n",
+                                      encoding="utf-8")
+    run = root / name  # the served model's name
+    cli("prepare", "--corpus", str(root / "records.txt"), "--unit", "line", "--out", str(run), "--quiet")
+    cli("train", str(run), "--model", "markov", "--order", "4", "--quiet")
+    return run
+
+
 def write_jsonl(path: Path, records: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
     return path

@@ -13,9 +13,8 @@ import pydantic
 import pytest
 
 from genlab import chat
-from genlab.cli import main as genlab_main
 from genlab.tokenizers import load as load_tokenizer
-from tests.conftest import CALC
+from tests.conftest import CALC, json_markov_run
 
 MODEL = "markov-char"
 
@@ -272,14 +271,7 @@ class Pet(pydantic.BaseModel):
 @pytest.fixture(scope="module")
 def json_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A char Markov chain on JSON lines: its vocabulary spells JSON (the shared runs' lacks braces)."""
-    root = tmp_path_factory.mktemp("json-run")
-    (root / "pets.txt").write_text("\n".join(json.dumps(p, ensure_ascii=False) for p in PETS * 20) + "\n",
-                                   encoding="utf-8")
-    run = root / "pets"
-    for argv in (["prepare", "--corpus", str(root / "pets.txt"), "--unit", "line", "--out", str(run), "--quiet"],
-                 ["train", str(run), "--model", "markov", "--order", "4", "--quiet"]):
-        assert genlab_main(argv) == 0
-    return run
+    return json_markov_run(tmp_path_factory.mktemp("json-run"), PETS)
 
 
 @pytest.fixture(scope="module")

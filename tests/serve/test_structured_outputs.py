@@ -11,7 +11,7 @@ import openai
 import pydantic
 import pytest
 
-from genlab.cli import main as genlab_main
+from tests.conftest import json_markov_run
 
 PETS = [{"name": "cat", "age": 3, "ok": True}, {"name": "dog", "age": 5, "ok": False},
         {"name": "고양이", "age": 12, "ok": True}, {"name": "bird", "age": 1, "ok": False}]
@@ -29,14 +29,7 @@ class Pet(pydantic.BaseModel):
 @pytest.fixture(scope="module")
 def json_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A char Markov chain trained on JSON lines: its vocabulary spells JSON and it likes closing objects."""
-    root = tmp_path_factory.mktemp("json-run")
-    (root / "pets.txt").write_text("\n".join(json.dumps(p, ensure_ascii=False) for p in PETS * 20) + "\n",
-                                   encoding="utf-8")
-    run = root / "pets"
-    for argv in (["prepare", "--corpus", str(root / "pets.txt"), "--unit", "line", "--out", str(run), "--quiet"],
-                 ["train", str(run), "--model", "markov", "--order", "4", "--quiet"]):
-        assert genlab_main(argv) == 0
-    return run
+    return json_markov_run(tmp_path_factory.mktemp("json-run"), PETS)
 
 
 @pytest.fixture(scope="module", params=["batched", "max-batch-1"])
