@@ -20,11 +20,8 @@ from torch import nn
 
 from genlab.audio.data import AudioData
 from genlab.audio.spectrogram import log_mel
-from genlab.checkpoint import load_tensors, read_json, save_tensors, write_json
-from genlab.image.classifier import data_fingerprint
+from genlab.image.classifier import cache_judge, cached_judge, data_fingerprint, restored_net
 
-CLASSIFIER_FILE = "classifier.safetensors"
-CLASSIFIER_INFO = "classifier.json"
 WIDTH = 16
 SEED = 0
 EPOCHS = 30
@@ -123,27 +120,14 @@ def _pca_judge(data: AudioData, components: int = 32) -> AudioJudge:
 def load_or_train(run: Path | None, data: AudioData, quiet: bool = True) -> AudioJudge:
     """The cached judge of ``run`` if it was trained on the same clips, else a new one (then cached)."""
     fingerprint = data_fingerprint(data)
-    weights = None if run is None else Path(run) / CLASSIFIER_FILE
-    info = None if run is None else Path(run) / CLASSIFIER_INFO
-    if weights is not None and weights.is_file() and info.is_file():
-        meta = read_json(info)
-        if meta.get("fingerprint") == fingerprint and meta.get("judge") == "audio":
-            tensors = load_tensors(weights)
-            if meta.get("kind") == "classifier":
-                with torch.random.fork_rng(devices=[]):  # random init, overwritten: leave the caller's RNG alone
-                    net = WordClassifier(len(data.classes))
-                net.load_state_dict(tensors)
-                net.eval()
-                return AudioJudge("classifier", meta["accuracy"], data.sample_rate, net=net)
-            return AudioJudge("pca", None, data.sample_rate, mean=tensors["mean"].numpy(),
-                              components=tensors["components"].numpy())
+    cached = cached_judge(run, fingerprint, judge="audio")
+    if cached is not None:
+        meta, tensors = cached
+        if meta.get("kind") == "classifier":
+            net = restored_net(lambda: WordClassifier(len(data.classes)), tensors)
+            return AudioJudge("classifier", meta["accuracy"], data.sample_rate, net=net)
+        return AudioJudge("pca", None, data.sample_rate, mean=tensors["mean"].numpy(),
+                          components=tensors["components"].numpy())
     judge = train_classifier(data, quiet=quiet)
-    if weights is not None:
-        if judge.net is not None:
-            tensors = dict(judge.net.state_dict())
-        else:
-            tensors = {"mean": torch.from_numpy(judge.mean), "components": torch.from_numpy(judge.components)}
-        save_tensors(weights, tensors)
-        write_json(info, {"judge": "audio", "kind": judge.kind, "accuracy": judge.accuracy,
-                          "fingerprint": fingerprint, "width": WIDTH, "seed": SEED, "epochs": EPOCHS})
+    cache_judge(run, judge, fingerprint, judge="audio", width=WIDTH, seed=SEED, epochs=EPOCHS)
     return judge

@@ -16,6 +16,7 @@ components of the pixels ("PCA FID").
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -114,29 +115,56 @@ def _pca_judge(data: ImageData, components: int = 32) -> FeatureJudge:
     return FeatureJudge("pca", None, mean=mean, components=vt[:min(components, len(vt))])
 
 
+def cached_judge(run: Path | None, fingerprint: str, judge: str | None = None
+                 ) -> tuple[dict, dict[str, torch.Tensor]] | None:
+    """The judge cached in ``run`` as (its info, its tensors) when it was made from data of this
+    ``fingerprint`` (and, given ``judge``, by that kind of judge); None when there is none to reuse."""
+    if run is None:
+        return None
+    weights, info = Path(run) / CLASSIFIER_FILE, Path(run) / CLASSIFIER_INFO
+    if not (weights.is_file() and info.is_file()):
+        return None
+    meta = read_json(info)
+    if meta.get("fingerprint") != fingerprint or (judge is not None and meta.get("judge") != judge):
+        return None
+    return meta, load_tensors(weights)
+
+
+def restored_net(make: Callable[[], nn.Module], tensors: dict[str, torch.Tensor]) -> nn.Module:
+    """A judge's network rebuilt by ``make`` with the cached weights, in eval mode."""
+    with torch.random.fork_rng(devices=[]):  # random init, overwritten: leave the caller's RNG alone
+        net = make()
+    net.load_state_dict(tensors)
+    return net.eval()
+
+
+def cache_judge(run: Path | None, fitted, fingerprint: str, **info) -> None:
+    """Save the judge ``fitted`` (a classifier's weights, or the PCA basis) and what it was made from
+    into ``run``; ``info`` adds fields, e.g. ``judge=`` the kind of judge that :func:`cached_judge` checks.
+
+    ``fitted``: anything with ``kind``, ``accuracy`` and either ``net`` or ``mean`` and ``components``
+    (the image, audio and video judges)."""
+    if run is None:
+        return
+    if fitted.net is not None:
+        tensors = dict(fitted.net.state_dict())
+    else:
+        tensors = {"mean": torch.from_numpy(fitted.mean), "components": torch.from_numpy(fitted.components)}
+    save_tensors(Path(run) / CLASSIFIER_FILE, tensors)
+    write_json(Path(run) / CLASSIFIER_INFO, {"kind": fitted.kind, "accuracy": fitted.accuracy,
+                                             "fingerprint": fingerprint, **info})
+
+
 def load_or_train(run: Path | None, data: ImageData) -> FeatureJudge:
     """The cached judge of ``run`` if it was trained on the same data, else a new one (then cached)."""
     fingerprint = data_fingerprint(data)
-    weights = None if run is None else Path(run) / CLASSIFIER_FILE
-    info = None if run is None else Path(run) / CLASSIFIER_INFO
-    if weights is not None and weights.is_file() and info.is_file():
-        meta = read_json(info)
-        if meta.get("fingerprint") == fingerprint:
-            tensors = load_tensors(weights)
-            if meta.get("kind") == "classifier":
-                with torch.random.fork_rng(devices=[]):  # random init, overwritten: leave the caller's RNG alone
-                    net = DigitClassifier(data.dims, len(data.classes))
-                net.load_state_dict(tensors)
-                net.eval()
-                return FeatureJudge("classifier", meta["accuracy"], net=net)
-            return FeatureJudge("pca", None, mean=tensors["mean"].numpy(), components=tensors["components"].numpy())
+    cached = cached_judge(run, fingerprint)
+    if cached is not None:
+        meta, tensors = cached
+        if meta.get("kind") == "classifier":
+            net = restored_net(lambda: DigitClassifier(data.dims, len(data.classes)), tensors)
+            return FeatureJudge("classifier", meta["accuracy"], net=net)
+        return FeatureJudge("pca", None, mean=tensors["mean"].numpy(), components=tensors["components"].numpy())
     judge = train_classifier(data)
-    if weights is not None:
-        if judge.net is not None:
-            tensors = dict(judge.net.state_dict())
-        else:
-            tensors = {"mean": torch.from_numpy(judge.mean), "components": torch.from_numpy(judge.components)}
-        save_tensors(weights, tensors)
-        write_json(info, {"kind": judge.kind, "accuracy": judge.accuracy, "fingerprint": fingerprint,
-                          "hidden": HIDDEN, "seed": SEED})
+    cache_judge(run, judge, fingerprint, hidden=HIDDEN, seed=SEED)
     return judge

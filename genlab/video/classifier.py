@@ -23,13 +23,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genlab.checkpoint import load_tensors, read_json, save_tensors, write_json
-from genlab.image.classifier import DigitClassifier, FeatureJudge, data_fingerprint, train_classifier
+from genlab.image.classifier import (
+    DigitClassifier,
+    FeatureJudge,
+    cache_judge,
+    cached_judge,
+    data_fingerprint,
+    restored_net,
+    train_classifier,
+)
 from genlab.image.data import ImageData
 from genlab.video.data import BUILTIN, DIGIT
 
-CLASSIFIER_FILE = "classifier.safetensors"
-CLASSIFIER_INFO = "classifier.json"
 EPOCHS = 20
 FRAME_STEP = 2  # train on every second frame: neighbouring frames are nearly the same picture
 
@@ -130,29 +135,15 @@ def load_or_train(run: Path | None, data: ImageData) -> FrameJudge:
 
         return FrameJudge(digits_judge(run, load_digits()), view="digit")
     fingerprint = data_fingerprint(data)
-    weights = None if run is None else Path(run) / CLASSIFIER_FILE
-    info = None if run is None else Path(run) / CLASSIFIER_INFO
-    frames_shape = data.shape[:1] + data.shape[2:]
-    dims = int(np.prod(frames_shape))
-    if weights is not None and weights.is_file() and info.is_file():
-        meta = read_json(info)
-        if meta.get("fingerprint") == fingerprint and meta.get("judge") == "video-frames":
-            tensors = load_tensors(weights)
-            if meta.get("kind") == "classifier":
-                with torch.random.fork_rng(devices=[]):
-                    net = DigitClassifier(dims, len(data.classes))
-                net.load_state_dict(tensors)
-                net.eval()
-                return FrameJudge(FeatureJudge("classifier", meta["accuracy"], net=net), view="centred")
-            return FrameJudge(FeatureJudge("pca", None, mean=tensors["mean"].numpy(),
-                                           components=tensors["components"].numpy()), view="centred")
+    dims = int(np.prod(data.shape[:1] + data.shape[2:]))  # one frame's values
+    cached = cached_judge(run, fingerprint, judge="video-frames")
+    if cached is not None:
+        meta, tensors = cached
+        if meta.get("kind") == "classifier":
+            net = restored_net(lambda: DigitClassifier(dims, len(data.classes)), tensors)
+            return FrameJudge(FeatureJudge("classifier", meta["accuracy"], net=net), view="centred")
+        return FrameJudge(FeatureJudge("pca", None, mean=tensors["mean"].numpy(),
+                                       components=tensors["components"].numpy()), view="centred")
     judge = train_classifier(frame_data(data), epochs=EPOCHS)
-    if weights is not None:
-        if judge.net is not None:
-            tensors = dict(judge.net.state_dict())
-        else:
-            tensors = {"mean": torch.from_numpy(judge.mean), "components": torch.from_numpy(judge.components)}
-        save_tensors(weights, tensors)
-        write_json(info, {"judge": "video-frames", "kind": judge.kind, "accuracy": judge.accuracy,
-                          "fingerprint": fingerprint, "epochs": EPOCHS, "frame_step": FRAME_STEP})
+    cache_judge(run, judge, fingerprint, judge="video-frames", epochs=EPOCHS, frame_step=FRAME_STEP)
     return FrameJudge(judge, view="centred")
