@@ -30,6 +30,15 @@ from genlab.image.data import ImageData
 KNN_K = 3
 
 
+def generated_vs_real_dict(report) -> dict:
+    """A report with ``generated`` and ``real`` score dataclasses as one flat dict: its own fields, the
+    generated scores as they are, the real ones prefixed ``real_`` (the audio and video reports' JSON)."""
+    out = {k: v for k, v in asdict(report).items() if k not in ("generated", "real")}
+    out.update(asdict(report.generated))
+    out.update({f"real_{k}": v for k, v in asdict(report.real).items()})
+    return out
+
+
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """``|μa − μb|² + tr(Σa + Σb − 2 (Σa Σb)^½)`` between Gaussians fitted to two feature sets.
 

@@ -13,13 +13,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from genlab.image.data import ImageData
-from genlab.image.metrics import frechet_distance
+from genlab.image.metrics import frechet_distance, generated_vs_real_dict
 from genlab.video.classifier import FrameJudge
 
 
@@ -74,10 +74,7 @@ class VideoReport:
     samples_per_s: float
 
     def as_dict(self) -> dict:
-        out = {k: v for k, v in asdict(self).items() if k not in ("generated", "real")}
-        out.update(asdict(self.generated))
-        out.update({f"real_{k}": v for k, v in asdict(self.real).items()})
-        return out
+        return generated_vs_real_dict(self)
 
     def lines(self) -> list[str]:
         g, r = self.generated, self.real
