@@ -26,6 +26,9 @@ from pathlib import Path
 #: the "baby Shakespeare" CPU run: nanoGPT's config/train_shakespeare_char.py with its laptop overrides
 BABY_ARGS = ("--device=cpu", "--compile=False", "--eval_iters=20", "--block_size=64", "--batch_size=12",
              "--n_layer=4", "--n_head=4", "--n_embd=128", "--dropout=0.0")
+#: the config file's own GPU run (batch 64 × 256, 6 layers, 6 heads, 384 dims, dropout 0.2, 200 eval batches),
+#: bfloat16 autocast as train.py picks on a GPU that has it; ``--compile`` is added by the caller
+GPU_ARGS = ("--device=cuda", "--dtype=bfloat16")
 EVAL_LINE = re.compile(r"^step (\d+): train loss ([\d.]+), val loss ([\d.]+)")
 ITER_LINE = re.compile(r"^iter (\d+): loss ([\d.]+), time ([\d.]+)ms")
 
@@ -41,8 +44,13 @@ def check_checkout(source: Path) -> str | None:
     return None
 
 
-def run_nanogpt(source: Path, text: Path, work: Path, threads: int, iters: int) -> dict:
-    """Prepare and train nanoGPT in a scratch copy under ``work``; its figures as a dict."""
+def run_nanogpt(source: Path, text: Path, work: Path, threads: int, iters: int,
+                config_args: tuple[str, ...] = BABY_ARGS) -> dict:
+    """Prepare and train nanoGPT in a scratch copy under ``work``; its figures as a dict.
+
+    ``config_args`` override the config file: :data:`BABY_ARGS` (the CPU run) or :data:`GPU_ARGS` plus a
+    ``--compile=`` choice.
+    """
     copy = work / "nanoGPT"
     shutil.copytree(source, copy, ignore=shutil.ignore_patterns(".git", "out*", "__pycache__", "assets"))
     data = copy / "data" / "shakespeare_char"
@@ -53,7 +61,7 @@ def run_nanogpt(source: Path, text: Path, work: Path, threads: int, iters: int) 
     if prep.returncode != 0:
         raise RuntimeError(f"nanoGPT's prepare.py failed:\n{prep.stderr[-2000:]}")
     every = [f"--eval_interval={iters}"] if iters < 250 else []  # a short look still ends with an evaluation
-    cmd = [sys.executable, "train.py", "config/train_shakespeare_char.py", *BABY_ARGS, *every, f"--max_iters={iters}",
+    cmd = [sys.executable, "train.py", "config/train_shakespeare_char.py", *config_args, *every, f"--max_iters={iters}",
            f"--lr_decay_iters={iters}", f"--out_dir={work / 'nanogpt-out'}"]
     print("nanoGPT:", " ".join(cmd[1:]), f"(OMP_NUM_THREADS={threads})", flush=True)
     started = time.perf_counter()
@@ -83,4 +91,10 @@ def run_nanogpt(source: Path, text: Path, work: Path, threads: int, iters: int) 
     return {"val_loss": evals[-1]["val_loss"], "steps": evals[-1]["step"], "wall_s": wall,
             "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024,
             "ms_per_step": statistics.median(steady) if steady else float("nan"), "evals": evals,
-            "threads": threads, "batch_size": 12}
+            "threads": threads, "batch_size": batch_size(config_args)}
+
+
+def batch_size(config_args: tuple[str, ...]) -> int:
+    """The batch the run used: an override's, else the config file's 64."""
+    given = [a.split("=", 1)[1] for a in config_args if a.startswith("--batch_size=")]
+    return int(given[-1]) if given else 64

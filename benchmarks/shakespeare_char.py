@@ -21,6 +21,14 @@ nanoGPT's batch of 12 over 200 batches, and the whole val split.
     python benchmarks/shakespeare_char.py --nanogpt ../nanoGPT         # side by side (a few minutes)
     python benchmarks/shakespeare_char.py --nanogpt ../nanoGPT --threads 1 --nanogpt-iters 500  # a quick look
     python benchmarks/shakespeare_char.py --preset gpt-tiny-classic    # genlab's GPT-2 recipe, no peer
+
+``--gpu-config`` is the same side by side on a GPU with nanoGPT's own GPU run (its config file as it is:
+batch 64 × 256, 6 layers, 6 heads, 384 dims, dropout 0.2, bfloat16 autocast, 200 eval batches of 64) and
+genlab's ``gpt-small`` preset (or ``--preset gpt-small-fast``) on ``--device cuda`` in bfloat16; ``--compile``
+compiles both sides. genlab evaluates 20 batches of 64 windows every ``--eval-interval`` steps. Peak RSS
+is reported but the memory target is a CPU one.
+
+    python benchmarks/shakespeare_char.py --gpu-config --compile --nanogpt ../nanoGPT --nanogpt-iters 2000
 """
 
 from __future__ import annotations
@@ -40,6 +48,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 #: nanoGPT's model size; a preset used here must have it
 MODEL_SIZE = {"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 64}
+#: nanoGPT's GPU model size (its config/train_shakespeare_char.py as it is)
+GPU_MODEL_SIZE = {"n_layer": 6, "n_head": 6, "n_embd": 384, "block_size": 256}
 
 
 def build_store(text_path: Path, out: Path) -> dict:
@@ -70,7 +80,8 @@ def build_store(text_path: Path, out: Path) -> dict:
     return meta
 
 
-def nanogpt_style_val(model, data: np.ndarray, block: int, batch: int, batches: int, seed: int) -> float:
+def nanogpt_style_val(model, data: np.ndarray, block: int, batch: int, batches: int, seed: int,
+                      device: str = "cpu") -> float:
     """nanoGPT's ``estimate_loss``: mean cross-entropy over ``batches`` random val batches."""
     from torch.nn import functional as F
 
@@ -82,12 +93,13 @@ def nanogpt_style_val(model, data: np.ndarray, block: int, batch: int, batches: 
     with torch.inference_mode():
         for _ in range(batches):
             x, y = random_windows(data, block, batch, rng)
+            x, y = x.to(device), y.to(device)
             logits = model(x)
             losses.append(float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))))
     return float(np.mean(losses))
 
 
-def plot(records: list[dict], peer: dict | None, path: Path, offset: float) -> None:
+def plot(records: list[dict], peer: dict | None, path: Path, offset: float, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -103,10 +115,10 @@ def plot(records: list[dict], peer: dict | None, path: Path, offset: float) -> N
         ax.axvline(peer["wall_s"] / 2, color="grey", lw=0.6, ls=":")
     ax.set_xlabel("wall time (s), start-up and evaluation included")
     ax.set_ylabel("val cross-entropy (nats/char)")
-    ax.set_ylim(1.3, 3.5)
+    ax.set_ylim(1.0, 3.5)
     ax.grid(alpha=0.3)
     ax.legend()
-    ax.set_title("baby Shakespeare (4L/4H/128d, block 64): loss against wall time")
+    ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -127,9 +139,10 @@ def recipe(args: argparse.Namespace, vocab_size: int) -> tuple[dict, dict]:
 
     _, preset = preset_for("gpt", args.preset)
     model = {k: v for k, v in preset["model"].items() if k != "family"}
-    wrong = {k: model.get(k) for k, v in MODEL_SIZE.items() if model.get(k) != v}
+    size = GPU_MODEL_SIZE if args.gpu_config else MODEL_SIZE
+    wrong = {k: model.get(k) for k, v in size.items() if model.get(k) != v}
     if wrong:
-        raise SystemExit(f"--preset {args.preset} is not nanoGPT's model size ({wrong}; needs {MODEL_SIZE})")
+        raise SystemExit(f"--preset {args.preset} is not nanoGPT's model size ({wrong}; needs {size})")
     model_cfg = model_config_dict(GPTConfig(vocab_size=vocab_size, **model))
     train = dict(preset["train"])
     for flag, key in (("steps", "max_steps"), ("batch_size", "batch_size"), ("lr", "lr"), ("min_lr", "min_lr"),
@@ -151,7 +164,14 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=Path("/tmp/genlab-bench/shakespeare_char"))
     p.add_argument("--nanogpt", type=Path, metavar="DIR", help="a karpathy/nanoGPT checkout: run its train.py too")
     p.add_argument("--nanogpt-iters", type=int, default=2000, help="nanoGPT's --max_iters (and --lr_decay_iters)")
-    p.add_argument("--preset", default="gpt-tiny", help="genlab's recipe (model options and training values)")
+    p.add_argument("--peer-json", type=Path, metavar="FILE",
+                   help="with --nanogpt: also save its figures here; without: compare with the figures an "
+                        "earlier --nanogpt run saved there on this machine (several genlab recipes, one peer run)")
+    p.add_argument("--preset", default=None,
+                   help="genlab's recipe (model options and training values); default gpt-tiny, gpt-small on a GPU")
+    p.add_argument("--gpu-config", action="store_true",
+                   help="nanoGPT's GPU run (6L/6H/384d, batch 64 × 256) on --device cuda, bfloat16")
+    p.add_argument("--device", default=None, help="genlab's device (default cpu; cuda with --gpu-config)")
     p.add_argument("--steps", type=int, help="default: the preset's")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
@@ -162,9 +182,14 @@ def main() -> int:
     p.add_argument("--eval-batches", type=int, default=None, help="default: ≥ 240 windows (nanoGPT's 20 × 12)")
     p.add_argument("--threads", type=int, default=None, help="both sides (default: PyTorch's, all cores)")
     p.add_argument("--compile", action="store_true")
-    p.add_argument("--dtype", default="float32", help="float32 | bfloat16 | auto (a measured probe)")
+    p.add_argument("--dtype", default=None,
+                   help="float32 | bfloat16 | auto (a measured probe); default float32, bfloat16 with --gpu-config")
     p.add_argument("--seed", type=int, default=1337)
     args = p.parse_args()
+    args.preset = args.preset or ("gpt-small" if args.gpu_config else "gpt-tiny")
+    args.device = args.device or ("cuda" if args.gpu_config else "cpu")
+    args.dtype = args.dtype or ("bfloat16" if args.gpu_config else "float32")
+    block = (GPU_MODEL_SIZE if args.gpu_config else MODEL_SIZE)["block_size"]
 
     from genlab.training.config import TrainConfig
     from genlab.training.lm_task import LanguageModelTask
@@ -182,18 +207,39 @@ def main() -> int:
                 if line.startswith("model name")), platform.processor())
     with open("/proc/loadavg") as fh:
         load = fh.read().split()[0]
+    if args.device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            print(f"--device {args.device}: PyTorch sees no CUDA GPU here; leave --gpu-config/--device out",
+                  file=sys.stderr)
+            return 2
+        cpu = f"{torch.cuda.get_device_name()} (host: {cpu})"
     print(f"{cpu}; load average before the run: {load}; {threads} thread(s) on each side")
 
     peer = None
     if args.nanogpt is not None:
-        from nanogpt_peer import check_checkout, run_nanogpt
+        from nanogpt_peer import BABY_ARGS, GPU_ARGS, check_checkout, run_nanogpt
 
         problem = check_checkout(args.nanogpt)
         if problem:
             print(problem, file=sys.stderr)
             return 2
         with tempfile.TemporaryDirectory(prefix="nanogpt-") as work:
-            peer = run_nanogpt(args.nanogpt, args.data, Path(work), threads, args.nanogpt_iters)
+            config_args = (*GPU_ARGS, f"--compile={args.compile}") if args.gpu_config else BABY_ARGS
+            peer = run_nanogpt(args.nanogpt, args.data, Path(work), threads, args.nanogpt_iters, config_args)
+        if args.peer_json:
+            args.peer_json.write_text(json.dumps({**peer, "machine": cpu, "gpu_config": args.gpu_config}))
+    elif args.peer_json:
+        if not args.peer_json.is_file():
+            print(f"--peer-json {args.peer_json} not found: run once with --nanogpt DIR --peer-json FILE",
+                  file=sys.stderr)
+            return 2
+        peer = json.loads(args.peer_json.read_text())
+        if peer.get("machine") != cpu or peer.get("gpu_config") != args.gpu_config:
+            print(f"--peer-json {args.peer_json} was measured on {peer.get('machine')} (gpu_config "
+                  f"{peer.get('gpu_config')}), not this run's {cpu} (gpu_config {args.gpu_config})", file=sys.stderr)
+            return 2
+        print(f"nanoGPT: figures of the earlier run saved in {args.peer_json} on this machine")
+    if peer is not None:
         print(f"nanoGPT: val loss {peer['val_loss']:.4f} after {peer['steps']} iterations in {peer['wall_s']:.1f} s "
               f"({peer['ms_per_step']:.1f} ms/iter, {peer['cpu_s']:.0f} CPU s, peak RSS {peer['peak_rss_mb']:.0f} MB)")
     else:
@@ -213,11 +259,11 @@ def main() -> int:
     batch = train["batch_size"]
     micro = batch // train.get("grad_accum", 1)  # the loop's evaluation batches have the micro-batch's rows
     if args.eval_batches is None:
-        train["eval_batches"] = max(1, math.ceil(240 / micro))
+        train["eval_batches"] = 20 if args.gpu_config else max(1, math.ceil(240 / micro))
     cfg = TrainConfig(**{**train, "seed": args.seed, "threads": threads, "compile": args.compile,
-                         "dtype": args.dtype, "device": "cpu", "log_interval": 10})
+                         "dtype": args.dtype, "device": args.device, "log_interval": 10})
     options = {k: model_cfg[k] for k in ("positions", "qk_norm", "activation", "tie_weights")}
-    print(f"genlab: {cfg.max_steps} steps of {batch}×64 tokens ({cfg.grad_accum} micro-batches), "
+    print(f"genlab: {cfg.max_steps} steps of {batch}×{block} tokens ({cfg.grad_accum} micro-batches), "
           f"{cfg.optimizer} lr {cfg.lr:g} → {cfg.min_lr:g} "
           f"(warm-up {cfg.warmup_steps}), model {options}, eval every {cfg.eval_interval} steps on "
           f"{cfg.eval_batches}×{micro} windows, threads {threads}, compile {args.compile}, {args.dtype}")
@@ -239,12 +285,15 @@ def main() -> int:
     from genlab.models.gpt import load as load_gpt
 
     config = json.loads((run / "config.json").read_text())
-    model = load_gpt(run, config, which="latest")
+    model = load_gpt(run, config, which="latest").to(args.device)
     val = task.store.split("val")
-    nano = nanogpt_style_val(model, val, 64, 12, 200, seed=args.seed + 1)
-    full = perplexity(model, val, window=64, batch_size=64)
+    nano = nanogpt_style_val(model, val, block, 12, 200, seed=args.seed + 1, device=args.device)
+    full = perplexity(model, val, window=block, batch_size=64, device=args.device)
     plot_path = run / "loss_vs_wall_time.png"
-    plot(records, peer, plot_path, offset)
+    size = GPU_MODEL_SIZE if args.gpu_config else MODEL_SIZE
+    plot(records, peer, plot_path, offset,
+         f"{'GPU' if args.gpu_config else 'baby'} Shakespeare ({size['n_layer']}L/{size['n_head']}H/"
+         f"{size['n_embd']}d, block {block}): loss against wall time")
 
     reached = time_to_loss(evals, peer["val_loss"], offset) if peer else None
     print()
@@ -252,7 +301,7 @@ def main() -> int:
     rows = [("val loss", f"{result.last_val_loss:.4f}", peer and f"{peer['val_loss']:.4f}"),
             ("wall time (s)", f"{wall:.1f}", peer and f"{peer['wall_s']:.1f}"),
             ("CPU time (s)", f"{cpu_s:.1f}", peer and f"{peer['cpu_s']:.1f}"),
-            ("steps × batch", f"{result.steps}×{batch}", peer and f"{peer['steps']}×12"),
+            ("steps × batch", f"{result.steps}×{batch}", peer and f"{peer['steps']}×{peer['batch_size']}"),
             ("ms/step (median)", f"{ms_per_step:.1f}", peer and f"{peer['ms_per_step']:.1f}"),
             ("peak RSS (MB)", f"{rss_after_training_mb:.0f}", peer and f"{peer['peak_rss_mb']:.0f}")]
     for name, mine, theirs in rows:
@@ -269,7 +318,7 @@ def main() -> int:
         cpu_ratio = cpu_s / peer["cpu_s"]
     print(f"plot: {plot_path}")
     target_met = (None if peer is None else reached is not None and ratio <= 0.5
-                  and rss_after_training_mb <= peer["peak_rss_mb"])
+                  and (args.gpu_config or rss_after_training_mb <= peer["peak_rss_mb"]))
     print(json.dumps({"val_loss": round(result.last_val_loss, 4), "val_loss_nanogpt_style": round(nano, 4),
                       "val_loss_full_split": round(full.mean_nll, 4), "wall_s": round(wall, 1),
                       "cpu_s": round(cpu_s, 1), "ratio": None if ratio is None else round(ratio, 3),
@@ -278,7 +327,8 @@ def main() -> int:
                       "steps": result.steps,
                       "ms_per_step": round(ms_per_step, 1) if math.isfinite(ms_per_step) else None, "batch_size": batch,
                       "preset": args.preset, "optimizer": cfg.optimizer, "lr": cfg.lr, **options,
-                      "threads": threads, "compile": args.compile, "dtype": args.dtype,
+                      "threads": threads, "compile": args.compile, "dtype": args.dtype, "device": args.device,
+                      "gpu_config": args.gpu_config,
                       "vocab_size": meta["vocab_size"], "peak_rss_mb": round(rss_after_training_mb),
                       "nanogpt_val_loss": peer and peer["val_loss"],
                       "nanogpt_wall_s": peer and round(peer["wall_s"], 1),

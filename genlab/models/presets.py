@@ -43,6 +43,12 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "model": {"family": "gpt", "n_layer": 6, "n_head": 6, "n_embd": 384, "block_size": 256, "dropout": 0.2},
         "train": _train(64, 1e-3, 5000, 100, 50),
     },
+    # gpt-tiny-fast's levers at nanoGPT's GPU size, less dropout than gpt-small for a short run
+    "gpt-small-fast": {
+        "model": {"family": "gpt", "n_layer": 6, "n_head": 6, "n_embd": 384, "block_size": 256, "dropout": 0.1,
+                  "positions": "rope", "qk_norm": True, "activation": "relu2", "tie_weights": False},
+        "train": _train(64, 2e-3, 2000, 50, 20, optimizer="muon"),
+    },
     # BERT learns from 15 % of the positions per window, so it wants larger batches than GPT for the same signal
     "bert-tiny": {
         "model": {"family": "bert", "n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 64, "dropout": 0.1},

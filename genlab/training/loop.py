@@ -47,6 +47,7 @@ from genlab.training.distributed import (
     teardown,
     wrap,
 )
+from genlab.training.lean_torch import skip_compiler_import
 from genlab.training.metrics import METRICS_FILE, PLOT_FILE, MetricsLog
 from genlab.training.optim import build_optimizer, set_learning_rate
 from genlab.training.schedule import learning_rate, step_progress
@@ -419,6 +420,8 @@ def _fit(task: TrainTask, cfg: TrainConfig, path: Path, model_config: dict[str, 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)  # the random initialisation (course: 무작위 초기화) is repeatable
+    if not cfg.compile:
+        skip_compiler_import()  # ~70 MB of torch.compile that an uncompiled run never uses
     model = task.build_model(model_config).to(device)
     optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device, cfg.optimizer)
     dtype = (auto_dtype(task, cfg, model, path, resume, ranks, device) if cfg.dtype == "auto"

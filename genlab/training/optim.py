@@ -59,8 +59,10 @@ def build_optimizer(model: nn.Module, lr: float, weight_decay: float, betas: tup
 
 
 def _adamw(groups: list[dict], lr: float, betas: tuple[float, float], device: str) -> torch.optim.AdamW:
+    from genlab.training.lean_torch import AdamW  # PyTorch's, without importing its compiler when unused
+
     fused = device.split(":")[0] in FUSED_DEVICES
-    return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=fused or None, foreach=None if fused else True)
+    return AdamW(groups, lr=lr, betas=betas, fused=fused or None, foreach=None if fused else True)
 
 
 class MuonAdamW:

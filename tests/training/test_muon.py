@@ -20,6 +20,33 @@ def test_orthogonalise_flattens_the_singular_values(shape):
     assert orthogonalise(g).shape == g.shape
 
 
+@pytest.mark.parametrize("shape", [(8, 24), (24, 8)])
+def test_a_stack_is_orthogonalised_matrix_by_matrix(shape):
+    stack = torch.randn(3, *shape, generator=torch.Generator().manual_seed(1))
+    stack[1] *= 100  # each matrix is normalised by its own norm, not the stack's
+    alone = torch.stack([orthogonalise(m) for m in stack])
+    torch.testing.assert_close(orthogonalise(stack), alone, atol=1e-5, rtol=1e-4)
+
+
+def test_one_muon_step_over_layers_equals_a_step_per_matrix():
+    torch.manual_seed(0)
+    shapes = [(6, 4), (6, 4), (4, 12), (6, 4)]
+    weights = [torch.nn.Parameter(torch.randn(*s)) for s in shapes]
+    copies = [torch.nn.Parameter(w.detach().clone()) for w in weights]
+    together = Muon(weights, lr=0.02, weight_decay=0.1)
+    apart = [Muon([c], lr=0.02, weight_decay=0.1) for c in copies]
+    for _ in range(3):
+        for w, c in zip(weights, copies):
+            w.grad = torch.randn_like(w)
+            c.grad = w.grad.clone()
+        together.step()
+        for opt in apart:
+            opt.step()
+    for w, c in zip(weights, copies):
+        torch.testing.assert_close(w, c, atol=1e-5, rtol=1e-4)
+        assert not torch.equal(w, torch.zeros_like(w))
+
+
 def test_muon_refuses_non_matrices():
     with pytest.raises(ValueError, match="matrices"):
         Muon([torch.nn.Parameter(torch.zeros(3))])
