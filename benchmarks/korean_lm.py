@@ -44,6 +44,12 @@ def reviews(path: Path, count: int) -> list[str]:
     return out
 
 
+def result_dtype(run: Path) -> str:
+    """The dtype the run trained in (``--dtype auto`` resolved), from its config.json."""
+    config = json.loads((run / "config.json").read_text())
+    return config.get("runtime", {}).get("dtype", "?")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=DATA)
@@ -57,6 +63,13 @@ def main() -> int:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--block-size", type=int)
+    p.add_argument("--n-layer", type=int)
+    p.add_argument("--n-head", type=int)
+    p.add_argument("--n-embd", type=int)
+    p.add_argument("--tie-weights", choices=["yes", "no"], help="default: the preset's")
+    p.add_argument("--grad-accum", type=int)
+    p.add_argument("--warmup", type=int)
+    p.add_argument("--dtype", default=None, help="float32 | bfloat16 | auto (default: the preset's, else float32)")
     p.add_argument("--seed", type=int, default=1337)
     args = p.parse_args()
     if not args.data.is_file():
@@ -105,9 +118,15 @@ def main() -> int:
 
     task = LanguageModelTask(run, "gpt")
     _, preset = preset_for("gpt", args.preset)
-    model = task.model_config(argparse.Namespace(preset=args.preset, block_size=args.block_size))
+    tie = None if args.tie_weights is None else args.tie_weights == "yes"
+    model = task.model_config(argparse.Namespace(preset=args.preset, block_size=args.block_size, n_layer=args.n_layer,
+                                                 n_head=args.n_head, n_embd=args.n_embd, tie_weights=tie))
     train = {k: v for k, v in preset["train"].items() if k != "max_steps"}
-    for flag in ("batch_size", "lr"):
+    if args.dtype:
+        train["dtype"] = args.dtype
+    if args.warmup is not None:
+        train["warmup_steps"] = args.warmup
+    for flag in ("batch_size", "lr", "grad_accum"):
         if getattr(args, flag) is not None:
             train[flag] = getattr(args, flag)
             if flag == "lr":
@@ -116,8 +135,8 @@ def main() -> int:
                          "device": "cpu", "seed": args.seed})
     options = {k: model.get(k) for k in ("n_layer", "n_head", "n_embd", "block_size", "positions", "qk_norm",
                                           "activation", "tie_weights")}
-    print(f"GPT ({args.preset}: {options}), batch {cfg.batch_size}, {cfg.optimizer} lr {cfg.lr:g}, "
-          f"{args.budget:.0f} CPU s")
+    print(f"GPT ({args.preset}: {options}), batch {cfg.batch_size} ({cfg.grad_accum} micro-batches), "
+          f"{cfg.optimizer} lr {cfg.lr:g}, {cfg.dtype}, {args.budget:.0f} CPU s")
     started = time.perf_counter()
     result = fit(task, cfg, run, model, progress=False)
     wall = time.perf_counter() - started
@@ -140,7 +159,8 @@ def main() -> int:
                       "gpt_sliding_bits_per_char": round(sliding.bits_per_char, 4), "sliding_stride": block // 2,
                       "gpt_beats_ngram_sliding": beats_sliding, "gpt_steps": result.steps,
                       "gpt_cpu_s": round(result.elapsed, 1), "gpt_wall_s": round(wall, 1), "preset": args.preset,
-                      "batch_size": cfg.batch_size, "lr": cfg.lr, "optimizer": cfg.optimizer, **options,
+                      "batch_size": cfg.batch_size, "lr": cfg.lr, "optimizer": cfg.optimizer,
+                      "dtype": result_dtype(run), "grad_accum": cfg.grad_accum, **options,
                       "vocab_size": store.vocab_size, "test_characters": chars, "threads": args.threads,
                       "gpt_beats_ngram": beats, "load_before": load}))
     return 0

@@ -159,25 +159,28 @@ def forward_rows(plan: DecodePlan, tokens: torch.Tensor, positions: torch.Tensor
 
     ``positions``: the position embeddings to add (broadcast to ``[B, T, C]``); ``bias[B or 1, 1, T, S]``:
     added to the attention scores, 0 where a query may look and ``-inf`` where it may not (None: every
-    position ``write_read`` returns). One token per row (``T == 1``, decoding) goes through two small
-    batched products per layer; longer chunks (prompts) through ``scaled_dot_product_attention``.
+    position ``write_read`` returns). One token per row behind a mask goes through two small batched
+    products per layer; everything else (prompts, unmasked decoding) through ``scaled_dot_product_attention``.
     """
     B, T = tokens.shape
     nh, hs = plan.n_head, plan.head_size
     C = nh * hs
     shape = (C,)
     scale = 1.0 / math.sqrt(hs)
-    if T == 1:  # one bias row per (row, head), as the batched products see them; none: zeros, ignored
-        bias, beta = ((bias.expand(B, 1, 1, -1).repeat_interleave(nh, dim=0).flatten(0, 2)[:, None, :], 1.0)
-                      if bias is not None else (plan.wpe.new_zeros(1, 1, 1), 0.0))  # (B·nh, 1, S)
+    # one token per row behind a mask (a server's batch of rows at different positions): two batched
+    # products with one bias row per (row, head) beat the fused kernel's mask handling; without a mask
+    # (every row sees every position, as at batch 1) the fused kernel is ~10 µs a layer faster
+    products = T == 1 and bias is not None
+    if products:
+        bias = bias.expand(B, 1, 1, -1).repeat_interleave(nh, dim=0).flatten(0, 2)[:, None, :]  # (B·nh, 1, S)
     x = torch.embedding(plan.wte, tokens) + positions  # (B, T, C)
     for index, layer in enumerate(plan.layers):
         h = torch.layer_norm(x, shape, *layer.ln_1)
         q, k, v = layer.qkv(h).view(B, T, 3, nh, hs).unbind(2)  # each (B, T, nh, hs)
         keys, values = write_read(index, k, v)  # (B, nh, S, hs)
-        if T == 1:
+        if products:
             # bias + q·kᵀ/√hs in one call (a Python float multiplier would cost a tensor of its own)
-            scores = torch.baddbmm(bias, q.reshape(B * nh, 1, hs), keys.flatten(0, 1).transpose(1, 2), beta=beta,
+            scores = torch.baddbmm(bias, q.reshape(B * nh, 1, hs), keys.flatten(0, 1).transpose(1, 2),
                                    alpha=scale)  # (B·nh, 1, S)
             heads = torch.bmm(torch.softmax(scores, dim=-1), values.flatten(0, 1))  # (B·nh, 1, hs)
         else:

@@ -365,18 +365,19 @@ def budget_clock(kind: str) -> Callable[[], float]:
 
 
 def resolve_dtype(dtype: str, device: str, warn: bool = True) -> str:
-    """The dtype actually used: half precision only where the hardware runs it faster than float32.
+    """The dtype actually used: half precision on a CPU only where it has bfloat16 instructions.
 
-    On CPUs without AMX (this includes most laptops and the 2-core machines genlab is measured on),
-    bfloat16 matmuls run 25–50× slower than float32 and float16 autocast is not supported, so a CPU
-    run keeps float32 and says so.
+    A CPU without them (AMX tiles or AVX-512 BF16; most laptops) emulates bfloat16 matmuls 25–50×
+    slower than float32, and float16 autocast is for GPUs, so such a run keeps float32 and says so.
+    With them, bfloat16 may still lose on a tiny model: ``--dtype auto`` measures instead of assuming.
     """
     if dtype == "float32" or not device.startswith("cpu"):
         return dtype
-    fast = dtype == "bfloat16" and cpu_has_amx()
+    fast = dtype == "bfloat16" and cpu_has_bf16()
     if not fast and warn:
-        print(f"genlab: --dtype {dtype} is not faster than float32 on this CPU (no AMX tiles: bfloat16 matmuls "
-              "run 25-50x slower; float16 autocast is for GPUs); training in float32", file=sys.stderr)
+        print(f"genlab: --dtype {dtype} is not faster than float32 on this CPU (no AMX or AVX-512 BF16: "
+              "bfloat16 matmuls run 25-50x slower; float16 autocast is for GPUs); training in float32",
+              file=sys.stderr)
     return dtype if fast else "float32"
 
 
@@ -408,11 +409,13 @@ def auto_dtype(task: TrainTask, cfg: TrainConfig, model: nn.Module, path: Path, 
     return choose(model, make_optimizer, step_loss, device)
 
 
-def cpu_has_amx() -> bool:
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AMX tiles or AVX-512 BF16 dot products)."""
     try:
-        return "amx_bf16" in Path("/proc/cpuinfo").read_text()
+        flags = Path("/proc/cpuinfo").read_text()
     except OSError:
         return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def _fit(task: TrainTask, cfg: TrainConfig, path: Path, model_config: dict[str, Any], resume: bool,

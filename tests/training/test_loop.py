@@ -295,14 +295,14 @@ def test_bfloat16_autocast_trains(run):
     assert all(math.isfinite(loss) for _, loss in train_losses(run))
 
 
-def test_half_precision_on_a_cpu_without_amx_keeps_float32_and_says_so(monkeypatch, capsys):
+def test_half_precision_on_a_cpu_without_bf16_instructions_keeps_float32_and_says_so(monkeypatch, capsys):
     from genlab.training import loop as train_module
 
-    monkeypatch.setattr(train_module, "cpu_has_amx", lambda: False)
+    monkeypatch.setattr(train_module, "cpu_has_bf16", lambda: False)
     assert train_module.resolve_dtype("bfloat16", "cpu") == "float32"
     assert "training in float32" in capsys.readouterr().err
     assert train_module.resolve_dtype("float16", "cpu") == "float32"
-    monkeypatch.setattr(train_module, "cpu_has_amx", lambda: True)
+    monkeypatch.setattr(train_module, "cpu_has_bf16", lambda: True)
     assert train_module.resolve_dtype("bfloat16", "cpu") == "bfloat16"
     assert train_module.resolve_dtype("float16", "cpu") == "float32"
     assert train_module.resolve_dtype("bfloat16", "cuda:0") == "bfloat16"  # GPUs autocast as asked
