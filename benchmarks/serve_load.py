@@ -104,7 +104,7 @@ def server(run: Path, args: argparse.Namespace, log_file: Path, max_batch: int):
             if time.monotonic() > deadline:
                 raise SystemExit("genlab serve did not become healthy within 180 s")
             time.sleep(0.2)
-        yield url
+        yield url, process.pid
     finally:
         process.terminate()
         try:
@@ -198,6 +198,26 @@ async def drive(url: str, clients: int, args: argparse.Namespace, prompts: list[
     return level
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds so far of each thread of process ``pid``, summed by thread name (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            stat = (task / "stat").read_text()
+            name = stat[stat.index("(") + 1:stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2:].split()
+            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    return out
+
+
+def cpu_split(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
+    """Cores used per thread name over ``seconds`` (the serving loop is the main thread, named after python)."""
+    used = {name: after.get(name, 0.0) - before.get(name, 0.0) for name in after}
+    return {name: round(value / seconds, 2) for name, value in sorted(used.items(), key=lambda kv: -kv[1])
+            if value > 0.05 * seconds}
+
+
 def pct(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)) * 1000, 1) if values else None
 
@@ -254,16 +274,23 @@ def main() -> None:
     for max_batch in batches:
         results = []
         load_before = os.getloadavg()
-        with server(run, args, args.work / f"serve-{max_batch}.log", max_batch) as url:
+        with server(run, args, args.work / f"serve-{max_batch}.log", max_batch) as (url, pid):
             asyncio.run(drive(url, 1, argparse.Namespace(**{**vars(args), "duration": 2.0}), prompts))  # warm-up
             for clients in levels:
                 log(f"--max-batch {max_batch}: {clients} concurrent streaming clients for {args.duration:g} s")
+                before, client_before, wall = thread_cpu(pid), time.process_time(), time.perf_counter()
                 result = summary(asyncio.run(drive(url, clients, args, prompts)))
+                wall = time.perf_counter() - wall
+                # where the two cores went: the server's threads (by name) and this client process
+                result["cores_used"] = {"server": cpu_split(before, thread_cpu(pid), wall),
+                                        "client": round((time.process_time() - client_before) / wall, 2)}
                 results.append(result)
                 log(f"  {result['requests']} requests, {result['requests_per_s']} req/s, "
                     f"{result['tokens_per_s']} tokens/s · TTFT p50 {result['ttft_p50_ms']} ms p99 "
                     f"{result['ttft_p99_ms']} ms · end-to-end p50 {result['e2e_p50_ms']} ms p99 "
                     f"{result['e2e_p99_ms']} ms · status {result['status']} · lost {result['lost']}")
+                log(f"  cores used: server threads {result['cores_used']['server']}, "
+                    f"client {result['cores_used']['client']}")
         load = [round(x, 2) for x in (*load_before, *os.getloadavg())]
         log(f"--max-batch {max_batch}: load average before {load[:3]}, after {load[3:]}")
         settings.append({"max_batch": max_batch, "load_average_before_after": load, "levels": results})

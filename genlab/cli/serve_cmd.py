@@ -49,8 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quantize", choices=["none", "int8"], default="none",
                    help="int8: int8 weights with per-call activation quantization (CPU, neural models)")
     p.add_argument("--threads", type=positive_int,
-                   help="PyTorch CPU threads (default on a CPU: all cores but one with batching, 1 per worker with "
-                   "--max-batch 1 and several workers, else PyTorch's choice)")
+                   help="PyTorch CPU threads of each thread that computes tokens (default on a CPU: every core "
+                   "for the batcher; with --max-batch 1, the cores shared out among the --workers)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     add_device(p)
     p.set_defaults(func=run)
@@ -109,13 +109,14 @@ DEFAULT_MAX_BATCH = 8
 
 def serving_threads(device: str, workers: int | None, threads: int | None,
                     max_batch: int = 1) -> tuple[int, int | None]:
-    """Worker threads and PyTorch threads for serving on ``device``.
+    """Worker threads and the PyTorch threads of each, for serving on ``device``.
 
-    With batching, one thread per model steps the whole batch, and on a CPU its PyTorch threads leave
-    one core to the event loop, which turns every token into an SSE chunk (measured with
-    ``benchmarks/serve_load.py`` on 2 shared cores, 8 clients: 337 tokens/s with 1 thread against 303
-    with PyTorch's 2). Without batching (``--max-batch 1``), measured
-    with ``benchmarks/serve_load.py`` (6-layer GPT, 2 cores, 8 streaming clients): one worker with
+    With batching, one thread per model steps the whole batch with every core: the event loop that
+    turns tokens into SSE chunks needs little, and it runs while the batcher is inside a kernel. (An
+    older measurement found 1 thread faster than 2; that was the main thread's OpenMP team competing
+    with the batcher's, which ``genlab.serve.compute_threads`` now prevents: 8 clients, 2 cores, 1,089
+    tokens/s with 2 threads against 806 with 1.) Without batching (``--max-batch 1``), measured with
+    ``benchmarks/serve_load.py`` (6-layer GPT, 2 cores, 8 streaming clients): one worker with
     PyTorch's threads serialises every request's prompt behind the others (time to first token p99
     242 ms); one worker per core, each computing with one thread, runs two requests at once (p99
     122 ms, 1.4× the tokens/s). A GPU runs one kernel stream, so one worker there.
@@ -123,8 +124,8 @@ def serving_threads(device: str, workers: int | None, threads: int | None,
     cpu = str(device) == "cpu"
     if workers is None:
         workers = min(os.cpu_count() or 1, 8) if cpu and max_batch == 1 else 1
-    if threads is None and cpu and (workers > 1 or max_batch > 1):
-        threads = 1 if workers > 1 else max(1, (os.cpu_count() or 1) - 1)
+    if threads is None and cpu:  # every core to the batcher, or to one worker; one each to several workers
+        threads = 1 if max_batch == 1 and workers > 1 else os.cpu_count() or 1
     return workers, threads
 
 
@@ -143,16 +144,15 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     workers, threads = serving_threads(device, args.workers, args.threads, args.max_batch)
     concurrency = args.max_concurrency or max(8, args.max_batch)
-    limits = ServeLimits(max_concurrency=concurrency, workers=workers, max_batch=args.max_batch,
+    limits = ServeLimits(max_concurrency=concurrency, workers=workers, max_batch=args.max_batch, threads=threads,
                          max_queue=args.max_queue,
                          queue_timeout=float(args.queue_timeout), max_tokens_cap=args.max_tokens_cap,
                          max_body_bytes=args.max_body_bytes, max_choices=args.max_choices,
                          max_stored_responses=args.max_stored_responses)
     limits.validate()
-    if threads:
-        import torch
+    from genlab.serve.compute_threads import main_thread
 
-        torch.set_num_threads(threads)
+    main_thread(device)  # the computing threads set their own (genlab.serve.compute_threads)
     sock = _bind(args.host, args.port)
     try:
         registry = load_runs(args.runs, device=device, which=args.which, quantize=args.quantize)

@@ -52,6 +52,7 @@ from genlab.generate import (
     constrained_logprobs,
     grammar_masks,
 )
+from genlab.serve.compute_threads import computing_thread
 from genlab.serve.errors import APIError, log
 from genlab.serve.generation import ChoiceStream, JobEvents, Outbox, prompt_start
 from genlab.serve.registry import ServedModel
@@ -90,8 +91,9 @@ class Batcher:
     """One model's running batch, advanced by its own thread; ``submit`` is called on the event loop."""
 
     def __init__(self, served: ServedModel, max_batch: int, prefill_chunk: int = PREFILL_CHUNK,
-                 prefill_budget: int = PREFILL_BUDGET) -> None:
+                 prefill_budget: int = PREFILL_BUDGET, threads: int | None = None) -> None:
         self.served = served
+        self.threads = threads  # PyTorch threads of the batcher's thread (genlab.serve.compute_threads)
         self.max_batch = max_batch
         self.prefill_chunk = prefill_chunk
         self.prefill_budget = max(prefill_budget, prefill_chunk)
@@ -135,6 +137,7 @@ class Batcher:
 
     # --- the batcher's thread ----------------------------------------------------------------------
     def _work(self) -> None:
+        computing_thread(self.threads)
         with torch.inference_mode():
             while True:
                 with self._cond:

@@ -30,6 +30,8 @@ class ServeLimits:
     #: rows (choices) a language model decodes in one batched step; 1: each request on its own
     #: (the default is ``genlab serve --max-batch``'s, measured with benchmarks/serve_load.py)
     max_batch: int = 8
+    #: PyTorch CPU threads of each thread that computes tokens (None: PyTorch's default)
+    threads: int | None = None
     queue_timeout: float = 30.0
     #: largest ``max_tokens`` a request may ask for (also the chat default)
     max_tokens_cap: int = 1024
@@ -46,6 +48,8 @@ class ServeLimits:
             raise GenlabError("--max-concurrency must be ≥ 1")
         if self.workers < 1:
             raise GenlabError("--workers must be ≥ 1")
+        if self.threads is not None and self.threads < 1:
+            raise GenlabError("--threads must be ≥ 1")
         if not 1 <= self.max_batch <= MAX_BATCH:
             raise GenlabError(f"--max-batch must be between 1 and {MAX_BATCH}")
         if self.max_queue < 0:

@@ -14,6 +14,8 @@ import collections
 import threading
 from typing import Protocol
 
+from genlab.serve.compute_threads import computing_thread
+
 
 class Task(Protocol):
     #: True once the task has produced its first token; until then it is served first
@@ -25,8 +27,9 @@ class Task(Protocol):
 
 
 class TokenScheduler:
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, threads: int | None = None) -> None:
         self.workers = max(1, workers)
+        self.threads = threads  # PyTorch threads of each worker (genlab.serve.compute_threads)
         self._cond = threading.Condition()
         self._fresh: collections.deque[Task] = collections.deque()
         self._active: collections.deque[Task] = collections.deque()
@@ -60,6 +63,7 @@ class TokenScheduler:
             return self._fresh.popleft() if self._fresh else self._active.popleft()
 
     def _work(self) -> None:
+        computing_thread(self.threads)
         while (task := self._take()) is not None:
             if not task.advance():
                 continue

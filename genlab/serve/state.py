@@ -36,10 +36,11 @@ class ServeState:
     def __post_init__(self) -> None:
         self.limits.validate()
         self.gate = ConcurrencyGate(self.limits.max_concurrency, self.limits.max_queue, self.limits.queue_timeout)
-        self.scheduler = TokenScheduler(self.limits.workers)
+        self.scheduler = TokenScheduler(self.limits.workers, self.limits.threads)
         self.responses = ResponseStore(self.limits.max_stored_responses)
         if self.limits.max_batch > 1:
-            self.batchers = {m.id: Batcher(m, self.limits.max_batch) for m in self.registry if not m.is_seq2seq}
+            self.batchers = {m.id: Batcher(m, self.limits.max_batch, threads=self.limits.threads)
+                             for m in self.registry if not m.is_seq2seq}
 
     def close(self) -> None:
         """Stop the threads that compute tokens (at the end of the server's life)."""

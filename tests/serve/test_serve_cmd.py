@@ -97,17 +97,39 @@ def test_cpu_serving_defaults_to_a_worker_per_core_with_one_thread_each(monkeypa
 
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     assert serving_threads("cpu", None, None) == (2, 1)
-    assert serving_threads("cpu", 1, None) == (1, None)  # one worker: PyTorch's own threading
+    assert serving_threads("cpu", 1, None) == (1, 2)  # one worker: every core
     assert serving_threads("cpu", 3, 2) == (3, 2)  # explicit values win
     assert serving_threads("cuda", None, None) == (1, None)
     monkeypatch.setattr("os.cpu_count", lambda: 64)
     assert serving_threads("cpu", None, None) == (8, 1)
-    # batching: one thread steps the batch, with all cores but one (the event loop streams the tokens)
-    assert serving_threads("cpu", None, None, max_batch=8) == (1, 63)
+    # batching: one thread steps the batch with every core (the event loop runs while it is in a kernel)
+    assert serving_threads("cpu", None, None, max_batch=8) == (1, 64)
     monkeypatch.setattr("os.cpu_count", lambda: 2)
-    assert serving_threads("cpu", None, None, max_batch=8) == (1, 1)
-    assert serving_threads("cpu", None, 2, max_batch=8) == (1, 2)
+    assert serving_threads("cpu", None, None, max_batch=8) == (1, 2)
+    assert serving_threads("cpu", None, 1, max_batch=8) == (1, 1)
     assert serving_threads("cuda", None, None, max_batch=8) == (1, None)
+
+
+def test_each_computing_thread_sets_its_own_pytorch_threads() -> None:
+    """The main thread keeps one; a batcher or worker thread gets the count it was given (OpenMP's is per thread)."""
+    import threading
+
+    import torch
+
+    from genlab.serve.compute_threads import computing_thread, main_thread
+
+    before = torch.get_num_threads()
+    seen: list[int] = []
+    try:
+        main_thread("cpu")
+        assert torch.get_num_threads() == 1
+        thread = threading.Thread(target=lambda: (computing_thread(2), seen.append(torch.get_num_threads())))
+        thread.start()
+        thread.join()
+        assert seen == [2]
+        assert torch.get_num_threads() == 1  # the main thread's own count is unchanged
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_batched_and_unbatched_servers_answer_alike(lm_runs: list[Path], tmp_path: Path, start_server) -> None:
