@@ -143,6 +143,8 @@ def recipe(args: argparse.Namespace, vocab_size: int) -> tuple[dict, dict]:
     wrong = {k: model.get(k) for k, v in size.items() if model.get(k) != v}
     if wrong:
         raise SystemExit(f"--preset {args.preset} is not nanoGPT's model size ({wrong}; needs {size})")
+    if args.dropout is not None:
+        model["dropout"] = args.dropout
     model_cfg = model_config_dict(GPTConfig(vocab_size=vocab_size, **model))
     train = dict(preset["train"])
     for flag, key in (("steps", "max_steps"), ("batch_size", "batch_size"), ("lr", "lr"), ("min_lr", "min_lr"),
@@ -173,6 +175,7 @@ def main() -> int:
                    help="nanoGPT's GPU run (6L/6H/384d, batch 64 × 256) on --device cuda, bfloat16")
     p.add_argument("--device", default=None, help="genlab's device (default cpu; cuda with --gpu-config)")
     p.add_argument("--steps", type=int, help="default: the preset's")
+    p.add_argument("--dropout", type=float, help="default: the preset's")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--min-lr", type=float, help="default: lr / 10")
@@ -262,7 +265,7 @@ def main() -> int:
         train["eval_batches"] = 20 if args.gpu_config else max(1, math.ceil(240 / micro))
     cfg = TrainConfig(**{**train, "seed": args.seed, "threads": threads, "compile": args.compile,
                          "dtype": args.dtype, "device": args.device, "log_interval": 10})
-    options = {k: model_cfg[k] for k in ("positions", "qk_norm", "activation", "tie_weights")}
+    options = {k: model_cfg[k] for k in ("positions", "qk_norm", "activation", "tie_weights", "dropout")}
     print(f"genlab: {cfg.max_steps} steps of {batch}×{block} tokens ({cfg.grad_accum} micro-batches), "
           f"{cfg.optimizer} lr {cfg.lr:g} → {cfg.min_lr:g} "
           f"(warm-up {cfg.warmup_steps}), model {options}, eval every {cfg.eval_interval} steps on "
