@@ -43,11 +43,12 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "model": {"family": "gpt", "n_layer": 6, "n_head": 6, "n_embd": 384, "block_size": 256, "dropout": 0.2},
         "train": _train(64, 1e-3, 5000, 100, 50),
     },
-    # gpt-tiny-fast's levers at nanoGPT's GPU size, less dropout than gpt-small for a short run
+    # gpt-tiny-fast's levers at nanoGPT's GPU size: nanoGPT's 2000-step val loss in 800 steps on an H200
+    # (docs/speed.md); it overfits tinyshakespeare from ~step 650 with dropout 0.1, so 0.2 and a short plan
     "gpt-small-fast": {
-        "model": {"family": "gpt", "n_layer": 6, "n_head": 6, "n_embd": 384, "block_size": 256, "dropout": 0.1,
+        "model": {"family": "gpt", "n_layer": 6, "n_head": 6, "n_embd": 384, "block_size": 256, "dropout": 0.2,
                   "positions": "rope", "qk_norm": True, "activation": "relu2", "tie_weights": False},
-        "train": _train(64, 2e-3, 2000, 50, 20, optimizer="muon"),
+        "train": _train(64, 2e-3, 800, 50, 20, optimizer="muon"),
     },
     # BERT learns from 15 % of the positions per window, so it wants larger batches than GPT for the same signal
     "bert-tiny": {
