@@ -199,23 +199,23 @@ async def drive(url: str, clients: int, args: argparse.Namespace, prompts: list[
 
 
 def thread_cpu(pid: int) -> dict[str, float]:
-    """CPU seconds so far of each thread of process ``pid``, summed by thread name (Linux /proc)."""
+    """CPU seconds so far of process ``pid``: its main thread (the event loop) and all its other threads
+    together (the batcher or workers and their OpenMP helpers; Python's thread names do not reach /proc)."""
     tick = os.sysconf("SC_CLK_TCK")
-    out: dict[str, float] = {}
+    out = {"event loop": 0.0, "computing threads": 0.0}
     for task in Path(f"/proc/{pid}/task").iterdir():
         with contextlib.suppress(OSError):
             stat = (task / "stat").read_text()
-            name = stat[stat.index("(") + 1:stat.rindex(")")]
             fields = stat[stat.rindex(")") + 2:].split()
-            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+            name = "event loop" if task.name == str(pid) else "computing threads"
+            out[name] += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
     return out
 
 
 def cpu_split(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
-    """Cores used per thread name over ``seconds`` (the serving loop is the main thread, named after python)."""
+    """Cores used by each part of the server over ``seconds``."""
     used = {name: after.get(name, 0.0) - before.get(name, 0.0) for name in after}
-    return {name: round(value / seconds, 2) for name, value in sorted(used.items(), key=lambda kv: -kv[1])
-            if value > 0.05 * seconds}
+    return {name: round(value / seconds, 2) for name, value in used.items()}
 
 
 def pct(values: list[float], q: float) -> float | None:
