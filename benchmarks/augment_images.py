@@ -17,11 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from machine import cpu_model  # a sibling module: benchmarks run as scripts from this folder
 
 
 def genlab(*args: str) -> str:
@@ -45,8 +46,7 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = cpu_model()
     print(f"CPU: {cpu}, {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}; 1 thread; "
           f"{args.fraction:.0%} of the training digits; {args.budget:.0f} {args.clock}-s per run")
     results: dict[str, dict[str, float]] = {}

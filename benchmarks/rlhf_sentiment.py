@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -29,6 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_model  # a sibling module: benchmarks run as scripts from this folder
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nsmc_ratings_train.txt"
 
@@ -110,8 +110,7 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = cpu_model()
     print(f"CPU: {cpu}, {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}; threads {args.threads}; "
           "budgets in CPU seconds per thread")
     common = ["--threads", args.threads, "--budget-clock", "cpu", "--seed", args.seed, "--quiet", "--overwrite"]

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from machine import cpu_model  # a sibling module: benchmarks run as scripts from this folder
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
 TTFT_TARGET_MS = 200.0
@@ -68,14 +69,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 @contextlib.contextmanager

@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from machine import cpu_model  # a sibling module: benchmarks run as scripts from this folder
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
@@ -203,11 +204,9 @@ def main() -> int:
         print(f"{args.data} not found (tinyshakespeare.txt)", file=sys.stderr)
         return 2
     threads = args.threads or torch.get_num_threads()
-    import platform
     import tempfile
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = cpu_model()
     with open("/proc/loadavg") as fh:
         load = fh.read().split()[0]
     if args.device.startswith("cuda"):

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import statistics
 import sys
@@ -30,6 +29,7 @@ import time
 from pathlib import Path
 
 import torch
+from machine import cpu_model  # a sibling module: benchmarks run as scripts from this folder
 
 DIMS = {"n_layer": 6, "n_head": 6, "n_embd": 384, "block_size": 256}
 SCHEMA = {
@@ -212,8 +212,7 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else "?"
+    cpu = cpu_model()
     print(f"CPU: {cpu}, {os.cpu_count()} cores; load average {os.getloadavg()}; {args.threads} thread(s)", flush=True)
     args.root.mkdir(parents=True, exist_ok=True)
     if not (args.root / "corpus.txt").is_file():

@@ -19,12 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import cpu_model  # a sibling module: benchmarks run as scripts from this folder
 from sft import genlab, pretraining_corpus  # noqa: E402
 
 CALL = re.compile(r'\[tool call\] \{"name": "calculator", "arguments": \{"expression": "(\d+)\*(\d+)"\}\}')
@@ -70,8 +70,7 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = cpu_model()
     print(f"CPU: {cpu}, {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}; threads {args.threads}")
     base, sft = work / "base", work / "sft"
     if not args.reuse:

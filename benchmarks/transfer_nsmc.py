@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -31,6 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_model  # a sibling module: benchmarks run as scripts from this folder
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 STARTS = ("scratch", "bert", "gpt")
@@ -122,8 +122,7 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = cpu_model()
     print(f"CPU: {cpu}, {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}; threads {args.threads}; "
           f"budgets in {args.clock} seconds")
     pool, test = load_nsmc(args.seed, args.test)
