@@ -10,20 +10,22 @@ const CALCULATOR_PRESET = {
   parameters: { type: "object", properties: { expression: { type: "string" } }, required: ["expression"] },
 };
 
+// A one-line text box with its class, placeholder and accessible name.
+function textInput(className, placeholder, label) {
+  const input = document.createElement("input");
+  input.type = "text";
+  input.className = className;
+  input.placeholder = placeholder;
+  input.setAttribute("aria-label", label);
+  return input;
+}
+
 // ---- the Tools panel -------------------------------------------------------------------------
 function addToolEditor(tool) {
   const editor = document.createElement("div");
   editor.className = "tool-editor";
-  const name = document.createElement("input");
-  name.type = "text";
-  name.className = "tool-name";
-  name.placeholder = "name, e.g. calculator";
-  name.setAttribute("aria-label", "function name");
-  const description = document.createElement("input");
-  description.type = "text";
-  description.className = "tool-description";
-  description.placeholder = "description (optional)";
-  description.setAttribute("aria-label", "function description");
+  const name = textInput("tool-name", "name, e.g. calculator", "function name");
+  const description = textInput("tool-description", "description (optional)", "function description");
   const parameters = document.createElement("textarea");
   parameters.className = "tool-parameters";
   parameters.rows = 4;
@@ -174,11 +176,7 @@ function offerResults(cards, calls, onSend) {
   const inputs = calls.map((call, k) => {
     const row = document.createElement("div");
     row.className = "call-result";
-    const input = document.createElement("input");
-    input.type = "text";
-    input.className = "tool-result";
-    input.placeholder = "the tool's result";
-    input.setAttribute("aria-label", "result of " + call.function.name + " (" + call.id + ")");
+    const input = textInput("tool-result", "the tool's result", "result of " + call.function.name + " (" + call.id + ")");
     row.append(input);
     const expression = arithmeticArgument(call.function.arguments);
     if (expression !== null) {
