@@ -133,17 +133,19 @@ def time_to_loss(evals: list[dict], target: float, offset: float) -> float | Non
     return None
 
 
-def recipe(args: argparse.Namespace, vocab_size: int) -> tuple[dict, dict]:
-    """The model config and the training values: the preset's, then any flags given here."""
+def recipe(args: argparse.Namespace, vocab_size: int, size: dict) -> tuple[dict, dict]:
+    """The model config and the training values: the preset's (which must have nanoGPT's ``size``), then
+    any flags given here."""
     from genlab.models.gpt import GPTConfig, model_config_dict
     from genlab.models.presets import preset_for
 
     _, preset = preset_for("gpt", args.preset)
     model = {k: v for k, v in preset["model"].items() if k != "family"}
-    size = GPU_MODEL_SIZE if args.gpu_config else MODEL_SIZE
     wrong = {k: model.get(k) for k, v in size.items() if model.get(k) != v}
     if wrong:
-        raise SystemExit(f"--preset {args.preset} is not nanoGPT's model size ({wrong}; needs {size})")
+        print(f"--preset {args.preset} is not nanoGPT's model size ({wrong}; needs {size}): pick a preset of that "
+              "size, or --gpu-config for the 6-layer one", file=sys.stderr)
+        raise SystemExit(2)
     if args.dropout is not None:
         model["dropout"] = args.dropout
     model_cfg = model_config_dict(GPTConfig(vocab_size=vocab_size, **model))
@@ -193,7 +195,8 @@ def main() -> int:
     args.preset = args.preset or ("gpt-small" if args.gpu_config else "gpt-tiny")
     args.device = args.device or ("cuda" if args.gpu_config else "cpu")
     args.dtype = args.dtype or ("bfloat16" if args.gpu_config else "float32")
-    block = (GPU_MODEL_SIZE if args.gpu_config else MODEL_SIZE)["block_size"]
+    size = GPU_MODEL_SIZE if args.gpu_config else MODEL_SIZE
+    block = size["block_size"]
 
     from genlab.training.config import TrainConfig
     from genlab.training.lm_task import LanguageModelTask
@@ -235,7 +238,18 @@ def main() -> int:
             print(f"--peer-json {args.peer_json} not found: run once with --nanogpt DIR --peer-json FILE",
                   file=sys.stderr)
             return 2
-        peer = json.loads(args.peer_json.read_text())
+        try:
+            peer = json.loads(args.peer_json.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            print(f"--peer-json {args.peer_json} is not a saved peer run ({exc}); save one with --nanogpt DIR "
+                  "--peer-json FILE", file=sys.stderr)
+            return 2
+        missing = {"val_loss", "wall_s", "cpu_s", "steps", "ms_per_step", "peak_rss_mb", "evals", "batch_size"}
+        missing -= set(peer) if isinstance(peer, dict) else set()
+        if missing:
+            print(f"--peer-json {args.peer_json} lacks {', '.join(sorted(missing))}: save it again with --nanogpt DIR "
+                  "--peer-json FILE", file=sys.stderr)
+            return 2
         if peer.get("machine") != cpu or peer.get("gpu_config") != args.gpu_config:
             print(f"--peer-json {args.peer_json} was measured on {peer.get('machine')} (gpu_config "
                   f"{peer.get('gpu_config')}), not this run's {cpu} (gpu_config {args.gpu_config})", file=sys.stderr)
@@ -257,7 +271,7 @@ def main() -> int:
     print(f"store: {meta['splits']['train']['tokens']:,} train / {meta['splits']['val']['tokens']:,} val tokens; "
           f"{meta['characters_in_vocab']} characters + 4 special ids = vocab {meta['vocab_size']}")
     task = LanguageModelTask(run, "gpt")
-    model_cfg, train = recipe(args, meta["vocab_size"])
+    model_cfg, train = recipe(args, meta["vocab_size"], size)
     batch = train["batch_size"]
     micro = batch // train.get("grad_accum", 1)  # the loop's evaluation batches have the micro-batch's rows
     if args.eval_batches is None:
@@ -292,7 +306,6 @@ def main() -> int:
     nano = nanogpt_style_val(model, val, block, 12, 200, seed=args.seed + 1, device=args.device)
     full = perplexity(model, val, window=block, batch_size=64, device=args.device)
     plot_path = run / "loss_vs_wall_time.png"
-    size = GPU_MODEL_SIZE if args.gpu_config else MODEL_SIZE
     plot(records, peer, plot_path, offset,
          f"{'GPU' if args.gpu_config else 'baby'} Shakespeare ({size['n_layer']}L/{size['n_head']}H/"
          f"{size['n_embd']}d, block {block}): loss against wall time")
