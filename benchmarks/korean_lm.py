@@ -26,6 +26,9 @@ import sys
 import time
 from pathlib import Path
 
+from genlab.cli.args import nonneg_int, positive_int
+from genlab.errors import GenlabError
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "nsmc_ratings_train.txt"
 
@@ -44,12 +47,6 @@ def reviews(path: Path, count: int) -> list[str]:
     return out
 
 
-def result_dtype(run: Path) -> str:
-    """The dtype the run trained in (``--dtype auto`` resolved), from its config.json."""
-    config = json.loads((run / "config.json").read_text())
-    return config.get("runtime", {}).get("dtype", "?")
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=DATA)
@@ -63,13 +60,14 @@ def main() -> int:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--block-size", type=int)
-    p.add_argument("--n-layer", type=int)
-    p.add_argument("--n-head", type=int)
-    p.add_argument("--n-embd", type=int)
+    p.add_argument("--n-layer", type=positive_int)
+    p.add_argument("--n-head", type=positive_int)
+    p.add_argument("--n-embd", type=positive_int)
     p.add_argument("--tie-weights", choices=["yes", "no"], help="default: the preset's")
-    p.add_argument("--grad-accum", type=int)
-    p.add_argument("--warmup", type=int)
-    p.add_argument("--dtype", default=None, help="float32 | bfloat16 | auto (default: the preset's, else float32)")
+    p.add_argument("--grad-accum", type=positive_int)
+    p.add_argument("--warmup", type=nonneg_int)
+    p.add_argument("--dtype", choices=["float32", "bfloat16", "auto"],
+                   help="default: the preset's, else float32 (auto: a measured probe)")
     p.add_argument("--seed", type=int, default=1337)
     args = p.parse_args()
     if not args.data.is_file():
@@ -142,7 +140,8 @@ def main() -> int:
     wall = time.perf_counter() - started
     from genlab.models.gpt import load as load_gpt
 
-    gpt = load_gpt(run, json.loads((run / "config.json").read_text()), which="best")
+    config = json.loads((run / "config.json").read_text())
+    gpt = load_gpt(run, config, which="best")
     block = int(model["block_size"])
     neural = perplexity(gpt, test, batch_size=64, characters=chars)
     sliding = perplexity(gpt, test, batch_size=64, characters=chars, stride=block // 2)
@@ -160,11 +159,15 @@ def main() -> int:
                       "gpt_beats_ngram_sliding": beats_sliding, "gpt_steps": result.steps,
                       "gpt_cpu_s": round(result.elapsed, 1), "gpt_wall_s": round(wall, 1), "preset": args.preset,
                       "batch_size": cfg.batch_size, "lr": cfg.lr, "optimizer": cfg.optimizer,
-                      "dtype": result_dtype(run), "grad_accum": cfg.grad_accum, **options,
+                      "dtype": config["runtime"]["dtype"], "grad_accum": cfg.grad_accum, **options,
                       "vocab_size": store.vocab_size, "test_characters": chars, "threads": args.threads,
                       "gpt_beats_ngram": beats, "load_before": load}))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except GenlabError as exc:  # a recipe genlab refuses (e.g. --n-embd not divisible by --n-head): one line
+        print(f"korean_lm: {exc}", file=sys.stderr)
+        sys.exit(2)
