@@ -51,6 +51,10 @@ def skip_compiler_import(optimizer_types: tuple[type, ...] = (torch.optim.Optimi
     return changed
 
 
+#: AdamW's update without the decorator that imports dynamo (None: this PyTorch has no such decorator)
+_PLAIN_ADAMW_STEP = getattr(torch.optim.AdamW.step, "__wrapped__", None)
+
+
 class AdamW(torch.optim.AdamW):
     """PyTorch's AdamW; while ``torch._dynamo`` is not loaded, its step skips the import and graph breaks.
 
@@ -58,8 +62,7 @@ class AdamW(torch.optim.AdamW):
     """
 
     def step(self, closure=None):  # type: ignore[override]
-        plain = getattr(torch.optim.AdamW.step, "__wrapped__", None)
-        if plain is None or "torch._dynamo" in sys.modules or self.defaults.get("differentiable"):
+        if _PLAIN_ADAMW_STEP is None or "torch._dynamo" in sys.modules or self.defaults.get("differentiable"):
             return super().step(closure)
         with torch.no_grad():
-            return plain(self, closure)
+            return _PLAIN_ADAMW_STEP(self, closure)
