@@ -104,6 +104,8 @@ def main() -> None:
     ap.add_argument("--threads", default="2", help="PyTorch threads for every run")
     ap.add_argument("--clock", default="wall", choices=["wall", "cpu"],
                     help="what the time budgets count (cpu: CPU seconds per thread, fair on a shared machine)")
+    ap.add_argument("--preset", default="gpt-tiny-fast",
+                    help="the base's recipe (gpt-tiny-fast: rotary positions, Muon; gpt-tiny: GPT-2's layout)")
     ap.add_argument("--seed", default="1")
     ap.add_argument("--work", default="runs/bench-sft", help="scratch folder")
     ap.add_argument("--skip-lora", action="store_true")
@@ -116,9 +118,9 @@ def main() -> None:
 
     corpus = pretraining_corpus(work, args.reviews)
     base = work / "base"
-    print("1. prepare + pretrain (char GPT, 4 layers × 128, context 128)")
+    print(f"1. prepare + pretrain (char GPT, {args.preset}, context 128)")
     genlab("prepare", "--corpus", str(corpus), "--unit", "line", "--out", str(base), "--quiet")
-    _, pre_wall = genlab("train", str(base), "--model", "gpt", "--preset", "gpt-tiny", "--block-size", "128",
+    _, pre_wall = genlab("train", str(base), "--model", "gpt", "--preset", args.preset, "--block-size", "128",
                             "--time-budget", str(args.pretrain), "--budget-clock", args.clock, "--seed", args.seed,
                             "--threads", args.threads,
                             "--overwrite", "--quiet")
@@ -151,7 +153,7 @@ def main() -> None:
               f"{r['parameters']:,} parameters trained (gradients + AdamW moments {r['grad_and_adam_mb']} MB), "
               f"10 steps in {r['seconds_10_steps']} s")
     summary = {
-        "cpu": cpu, "threads": args.threads, "clock": args.clock, "pretrain_s": args.pretrain,
+        "cpu": cpu, "threads": args.threads, "clock": args.clock, "preset": args.preset, "pretrain_s": args.pretrain,
         "finetune_s": args.finetune,
         "pretrain_wall_s": round(pre_wall, 1),
         "pretrained_exact": rows["pretrained"]["exact_match"],

@@ -18,6 +18,8 @@ def add_training_args(p: argparse.ArgumentParser, val_fraction: float = 0.1, uni
     stop.add_argument("--time-budget", type=duration, help="stop after this long, e.g. 600, 10m")
     t.add_argument("--budget-clock", choices=["wall", "cpu"], help="what --time-budget counts (cpu: CPU seconds per "
                    "thread, fair on a shared machine)")
+    t.add_argument("--optimizer", choices=["adamw", "muon"],
+                   help="adamw, or muon (Muon for the hidden weight matrices, AdamW for the rest)")
     t.add_argument("--lr", type=nonneg_float)
     t.add_argument("--min-lr", type=nonneg_float)
     t.add_argument("--warmup-steps", type=nonneg_int)
@@ -34,6 +36,7 @@ def add_training_args(p: argparse.ArgumentParser, val_fraction: float = 0.1, uni
     t.add_argument("--seed", type=nonneg_int)
     t.add_argument("--resume", action="store_true", help="continue from OUT's latest checkpoint")
     t.add_argument("--overwrite", action="store_true", help="start over even if OUT already holds a trained model")
-    t.add_argument("--dtype", choices=["float32", "bfloat16", "float16"])
+    t.add_argument("--dtype", choices=["float32", "bfloat16", "float16", "auto"],
+                   help="autocast dtype; auto: time a few steps in float32 and bfloat16, train in the faster")
     t.add_argument("--threads", type=positive_int, help="CPU threads for PyTorch")
     add_device(t)

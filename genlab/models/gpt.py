@@ -352,9 +352,14 @@ class GPT(nn.Module):
         """The final LayerNorm's output ``[B, T, C]``: what a classification head pools (genlab.classify)."""
         return self._run(tokens)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced next-token logits ``[B, T] -> [B, T, V]`` (T ≤ block_size)."""
-        return self.lm_head(self._run(tokens))
+    def forward(self, tokens: torch.Tensor, select: torch.Tensor | None = None) -> torch.Tensor:
+        """Teacher-forced next-token logits ``[B, T] -> [B, T, V]`` (T ≤ block_size).
+
+        ``select[B, T]`` (bool) scores only those positions, ``-> [N, V]``: a loss over a few targets
+        (fine-tuning's assistant tokens) then skips the head and softmax everywhere else.
+        """
+        hidden = self._run(tokens)
+        return self.lm_head(hidden if select is None else hidden[select])
 
     # --- the language-model protocol -------------------------------------------------------------
     def logits(self, tokens: torch.Tensor) -> torch.Tensor:

@@ -91,9 +91,15 @@ class RecurrentLM(nn.Module):
         out, _ = self.core(self.drop(self.wte(tokens)), None)
         return out
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced logits from a zero state (what training and perplexity use)."""
-        return self.run(tokens)[0]
+    def forward(self, tokens: torch.Tensor, select: torch.Tensor | None = None) -> torch.Tensor:
+        """Teacher-forced logits from a zero state (what training and perplexity use).
+
+        ``select[B, T]`` (bool) scores only those positions, ``-> [N, V]`` (as :meth:`GPT.forward`).
+        """
+        if select is None:
+            return self.run(tokens)[0]
+        out, _ = self.core(self.drop(self.wte(tokens)), None)
+        return self.lm_head(self.drop(out[select]))
 
     # --- the language-model protocol -------------------------------------------------------------
     def logits(self, tokens: torch.Tensor) -> torch.Tensor:

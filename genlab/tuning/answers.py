@@ -196,7 +196,7 @@ def eval_cli(args) -> int:
     if args.data.startswith(BUILTIN_PREFIX):
         from genlab.tuning.skills import builtin_dataset
 
-        conversations = builtin_dataset(args.data[len(BUILTIN_PREFIX):]).test
+        conversations = builtin_dataset(args.data[len(BUILTIN_PREFIX):], train_size=0).test
         args.max_answer_tokens = min(args.max_answer_tokens, SKILLS_ANSWER_TOKENS)
     else:
         conversations = read_chat_file(args.data, skip_bad_lines=args.skip_bad_lines)

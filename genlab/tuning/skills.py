@@ -8,7 +8,11 @@ a few short greetings, and calling a calculator tool: a product too large to wor
 (``What is 487 times 36?``) is answered by calling ``calculator`` with ``{"expression": "487*36"}``,
 reading the tool's result and answering with it. So that the model learns *when* to call, a quarter
 of the other skills' conversations offer the calculator too and are answered without it. Everything
-is generated from a seed, so the same seed gives the same data.
+is generated from a seed, so the same seed gives the same data. Arithmetic gets more of the training
+conversations than the other skills (addition twice, subtraction three times their share): a small
+GPT learns to copy and to look up a number's reading in a few hundred steps, but carries and borrows
+take thousands of fresh sums (measured: after 2,200 steps with equal shares, addition 65 % and
+subtraction 33 % against 100 % for dates and numbers).
 
 Every skill keeps a few phrasings out of training altogether: the test set asks with the training
 phrasings ("seen", fresh values) and with those held-out ones ("unseen"), so a report can show
@@ -99,6 +103,9 @@ class Skill:
     #: a skill answered by calling this tool with ``{"expression": values["expression"]}`` (the answer is
     #: the tool's result, which the assistant then repeats)
     tool: ToolSpec | None = None
+    #: how many training conversations this skill gets for each one of a weight-1 skill: multi-digit
+    #: arithmetic takes a small GPT far more examples than copying or reading a number does
+    weight: int = 1
 
 
 def _date(rng: random.Random) -> tuple[int, int, int]:
@@ -222,12 +229,12 @@ SKILLS: tuple[Skill, ...] = (
           ("{a} 더하기 {b_eun}?", "What is {a} + {b}?", "{a} + {b} = ?", "Compute {a} plus {b}.",
            "{a_gwa} {b_eul} 더하면?", "Add {a} and {b}."),
           ("{a} 더하기 {b} 계산해 줘.", "Tell me {a} plus {b}.", "{a} + {b_eun} 얼마야?"),
-          _add),
+          _add, weight=2),
     Skill("sub",
           ("{a} 빼기 {b_eun}?", "What is {a} - {b}?", "{a} - {b} = ?", "Compute {a} minus {b}.",
            "{a}에서 {b_eul} 빼면?", "Subtract {b} from {a}."),
           ("{a} 빼기 {b} 계산해 줘.", "Tell me {a} minus {b}.", "{a} - {b_eun} 얼마야?"),
-          _sub),
+          _sub, weight=3),
     Skill("reverse",
           ("Reverse the word '{w}'.", "Spell '{w}' backwards.", "What is '{w}' reversed?", "'{w}' 거꾸로 써 줘.",
            "단어 뒤집기: '{w}'", "'{w}'를 뒤집어 줘."),
@@ -290,6 +297,11 @@ def conversation(skill: Skill, phrasing: str, rng: random.Random, extras: bool, 
     return Conversation(messages, skill.name, source, tools=tools)
 
 
+#: training conversations: about one pass of a 10-minute fine-tune of a small GPT on 2 CPU cores, so
+#: arithmetic is learned from fresh sums rather than memorised from a few thousand repeated ones
+TRAIN_SIZE = 150_000
+
+
 @dataclass
 class SkillsDataset:
     train: list[Conversation]
@@ -297,14 +309,15 @@ class SkillsDataset:
     test: list[Conversation]
 
 
-def builtin_dataset(name: str, seed: int = 0, train_size: int = 40_000, test_per_group: int = 40) -> SkillsDataset:
+def builtin_dataset(name: str, seed: int = 0, train_size: int = TRAIN_SIZE, test_per_group: int = 40) -> SkillsDataset:
     """The built-in instruction set ``name`` (only ``skills``), generated from ``seed``."""
     if name != "skills":
         raise GenlabError(f"unknown built-in chat data 'builtin:{name}'; available: builtin:skills")
     rng = random.Random(f"genlab-skills-train-{seed}")
+    schedule = [skill for skill in SKILLS for _ in range(skill.weight)]
     train = []
     for i in range(train_size):
-        skill = SKILLS[i % len(SKILLS)]
+        skill = schedule[i % len(schedule)]
         train.append(conversation(skill, rng.choice(skill.train), rng, extras=True, source=f"builtin:skills#{i}"))
     rng.shuffle(train)
     test_rng = random.Random(f"genlab-skills-test-{seed}")

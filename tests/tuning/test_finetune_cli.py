@@ -114,8 +114,10 @@ def test_builtin_skills_fine_tunes(chat_base_run, tmp_path):
     proc = genlab("finetune", str(chat_base_run), "--data", "builtin:skills", "--out", str(out), "--max-steps", "2",
                   "--batch-size", "2", "--threads", "1", "--quiet")
     assert proc.returncode == 0, proc.stderr
-    assert "38,000 conversations" in proc.stdout and "2,000 held out" in proc.stdout
+    assert "142,500 conversations" in proc.stdout and "7,500 held out" in proc.stdout
     assert re.search(r"6 chat tokens, \d+ new symbols", proc.stdout)
+    vocabulary = next(line for line in proc.stdout.splitlines() if line.startswith("vocabulary"))
+    assert vocabulary.endswith(")") and "\\n" in vocabulary  # the tools turn's newline, shown as \n
 
 
 def test_bad_input_is_one_line_and_exit_2(chat_base_run, chat_data, tmp_path):
@@ -150,3 +152,52 @@ def test_bad_input_is_one_line_and_exit_2(chat_base_run, chat_data, tmp_path):
 def test_eval_without_data_on_a_chat_run_points_to_data(chat_run):
     assert_user_error(genlab("eval", str(chat_run)), r"fine-tuned chat run without a token store; .*--data")
 
+
+
+def test_fine_tuning_keeps_the_base_optimizer_unless_lora():
+    from genlab.tuning.finetune import LORA_LR, MUON_LR, SFT_DEFAULTS, sft_defaults
+
+    assert sft_defaults({"train": {"optimizer": "adamw"}}, lora=False) == SFT_DEFAULTS
+    assert sft_defaults({}, lora=False) == SFT_DEFAULTS
+    muon = sft_defaults({"train": {"optimizer": "muon"}}, lora=False)
+    assert muon["optimizer"] == "muon" and muon["lr"] == MUON_LR and muon["min_lr"] == MUON_LR / 10
+    lora = sft_defaults({"train": {"optimizer": "muon"}}, lora=True)  # adapters are low-rank: AdamW
+    assert "optimizer" not in lora and lora["lr"] == LORA_LR
+    assert sft_defaults({}, lora=False, context=256)["batch_size"] == 16  # the same 4,096 tokens a batch
+    assert sft_defaults({}, lora=False, context=16)["batch_size"] == 32
+
+
+def test_the_context_grows_to_fit_conversations_only_where_positions_are_computed():
+    from genlab.errors import GenlabError
+    from genlab.tuning.finetune import CONTEXT_CAP, _context
+
+    learned = {"model": {"family": "gpt", "block_size": 128}}
+    rope = {"model": {"family": "gpt", "block_size": 128, "positions": "rope"}}
+    lstm = {"model": {"family": "lstm", "block_size": 64}}
+    assert _context(learned, None, longest=189) == 128  # its position table ends at 128
+    assert _context(rope, None, longest=189) == 256  # the smallest power of two holding 188 + 1 ids
+    assert _context(rope, None, longest=129) == 128 and _context(rope, None, longest=130) == 256
+    assert _context(rope, None, longest=40) == 128  # never shorter than pretraining's
+    assert _context(lstm, None, longest=100) == 128
+    assert _context(rope, None, longest=50_000) == CONTEXT_CAP
+    assert _context(rope, 512, longest=10) == 512 and _context(learned, 64, longest=500) == 64
+    with pytest.raises(GenlabError, match="exceeds the base GPT's 128 learned positions"):
+        _context(learned, 256, longest=10)
+
+
+def test_a_rotary_base_fine_tunes_with_a_longer_context(tmp_path, chat_data):
+    base = tmp_path / "base"
+    (tmp_path / "corpus.txt").write_text("hello there, how are you?\n안녕하세요 반가워요\n" * 40, encoding="utf-8")
+    cli("prepare", "--corpus", str(tmp_path / "corpus.txt"), "--unit", "line", "--out", str(base), "--quiet")
+    cli("train", str(base), "--model", "gpt", "--preset", "gpt-tiny-fast", "--n-layer", "1", "--n-embd", "32",
+        "--block-size", "8", "--batch-size", "4", "--max-steps", "2", "--threads", "1", "--quiet")
+    out = tmp_path / "chat"
+    proc = genlab("finetune", str(base), "--data", str(chat_data), "--out", str(out), "--max-steps", "2",
+                  "--batch-size", "2", "--threads", "1", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert "longer than the context" not in proc.stdout
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["block_size"] == config["finetune"]["context"] > 8
+    assert config["train"]["optimizer"] == "muon"  # the base's
+    proc = genlab("eval", str(out), "--data", str(chat_data), "--quiet")
+    assert proc.returncode == 0 and proc.stdout.startswith("exact match"), proc.stderr
