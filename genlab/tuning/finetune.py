@@ -39,7 +39,7 @@ SFT_DEFAULTS: dict[str, Any] = {"batch_size": 32, "lr": 1e-3, "min_lr": 1e-4, "w
 #: LoRA trains far fewer weights, each needing a larger step (a common choice for adapters)
 LORA_LR = 3e-3
 #: a base pretrained with Muon is fine-tuned with Muon (at its pretraining rate): on builtin:skills from a
-#: gpt-tiny-fast base, 300 CPU-s gave val loss 0.16 vs AdamW at 1e-3's 0.18 at the same step
+#: gpt-tiny-fast base, validation loss at step 400 was 0.20 against AdamW at 1e-3's 0.31
 MUON_LR = 3e-3
 
 
