@@ -98,8 +98,7 @@ class RecurrentLM(nn.Module):
         """
         if select is None:
             return self.run(tokens)[0]
-        out, _ = self.core(self.drop(self.wte(tokens)), None)
-        return self.lm_head(self.drop(out[select]))
+        return self.lm_head(self.drop(self.hidden(tokens)[select]))
 
     # --- the language-model protocol -------------------------------------------------------------
     def logits(self, tokens: torch.Tensor) -> torch.Tensor:
