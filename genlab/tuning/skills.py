@@ -8,11 +8,14 @@ a few short greetings, and calling a calculator tool: a product too large to wor
 (``What is 487 times 36?``) is answered by calling ``calculator`` with ``{"expression": "487*36"}``,
 reading the tool's result and answering with it. So that the model learns *when* to call, a quarter
 of the other skills' conversations offer the calculator too and are answered without it. Everything
-is generated from a seed, so the same seed gives the same data. Arithmetic gets more of the training
-conversations than the other skills (addition twice, subtraction three times their share): a small
+is generated from a seed, so the same seed gives the same data. Arithmetic gets most of the training
+conversations (addition six times, subtraction eight times another skill's share, 14 of 21): a small
 GPT learns to copy and to look up a number's reading in a few hundred steps, but carries and borrows
-take thousands of fresh sums (measured: after 2,200 steps with equal shares, addition 65 % and
-subtraction 33 % against 100 % for dates and numbers).
+take thousands of fresh sums. Training's sums also mix operand lengths (1, 2 and 3 digits alike) while
+the test's are uniform below 1000. Measured on a 4×128 char GPT (seen phrasings, addition / subtraction):
+after 1,000 CPU-s on one thread, mixed lengths at shares 2 and 3 gave 27.5 / 45 %, at 4 and 6 65 / 55 %,
+at 6 and 8 75 / 55 %, every other skill 97.5–100 %; uniform sums at shares 2 and 3 took off in some runs
+(65 / 60 % after 600 two-thread seconds) and not in others (0–22.5 %).
 
 Every skill keeps a few phrasings out of training altogether: the test set asks with the training
 phrasings ("seen", fresh values) and with those held-out ones ("unseen"), so a report can show
@@ -98,6 +101,8 @@ class Skill:
     held_out: tuple[str, ...]
     #: draws the values of one question and returns (format values, answer)
     make: Callable[[random.Random], tuple[dict[str, str], str]] | None = None
+    #: training draws its values this way instead of ``make`` (the test always uses ``make``)
+    make_train: Callable[[random.Random], tuple[dict[str, str], str]] | None = None
     #: for skills without values (greetings): each phrasing's fixed answer
     replies: dict[str, str] | None = None
     #: a skill answered by calling this tool with ``{"expression": values["expression"]}`` (the answer is
@@ -133,8 +138,13 @@ def _number(rng: random.Random) -> tuple[dict[str, str], str]:
     return {"n": text, "n_eul": josa(text, "을", "를"), "n_eun": josa(text, "은", "는")}, sino_korean(n)
 
 
-def _operands(rng: random.Random) -> tuple[int, int]:
-    a, b = rng.randint(0, 999), rng.randint(0, 999)
+def _operands(rng: random.Random, lengths: bool = False) -> tuple[int, int]:
+    """Two numbers below 1000, the larger first: uniform (the test's sums, nine in ten with 3-digit
+    operands), or with ``lengths`` each of 1, 2 or 3 digits alike (training's; see :func:`_add_train`)."""
+    if lengths:
+        a, b = (rng.randint(0 if d == 1 else 10 ** (d - 1), 10**d - 1) for d in (rng.randint(1, 3), rng.randint(1, 3)))
+    else:
+        a, b = rng.randint(0, 999), rng.randint(0, 999)
     return max(a, b), min(a, b)
 
 
@@ -144,16 +154,26 @@ def _values(a: int, b: int) -> dict[str, str]:
             "b_eun": josa(sb, "은", "는")}
 
 
-def _add(rng: random.Random) -> tuple[dict[str, str], str]:
-    a, b = _operands(rng)
+def _add(rng: random.Random, lengths: bool = False) -> tuple[dict[str, str], str]:
+    a, b = _operands(rng, lengths)
     if rng.random() < 0.5:
         a, b = b, a
     return _values(a, b), str(a + b)
 
 
-def _sub(rng: random.Random) -> tuple[dict[str, str], str]:
-    a, b = _operands(rng)
+def _sub(rng: random.Random, lengths: bool = False) -> tuple[dict[str, str], str]:
+    a, b = _operands(rng, lengths)
     return _values(a, b), str(a - b)
+
+
+def _add_train(rng: random.Random) -> tuple[dict[str, str], str]:
+    """Training's sums mix operand lengths, so that a digit's place has to be read from where its number
+    ends (units last), not from where the number starts, which uniform sums (nine in ten 3-digit) allow."""
+    return _add(rng, lengths=True)
+
+
+def _sub_train(rng: random.Random) -> tuple[dict[str, str], str]:
+    return _sub(rng, lengths=True)
 
 
 def _word(rng: random.Random) -> str:
@@ -229,12 +249,12 @@ SKILLS: tuple[Skill, ...] = (
           ("{a} 더하기 {b_eun}?", "What is {a} + {b}?", "{a} + {b} = ?", "Compute {a} plus {b}.",
            "{a_gwa} {b_eul} 더하면?", "Add {a} and {b}."),
           ("{a} 더하기 {b} 계산해 줘.", "Tell me {a} plus {b}.", "{a} + {b_eun} 얼마야?"),
-          _add, weight=2),
+          _add, _add_train, weight=6),
     Skill("sub",
           ("{a} 빼기 {b_eun}?", "What is {a} - {b}?", "{a} - {b} = ?", "Compute {a} minus {b}.",
            "{a}에서 {b_eul} 빼면?", "Subtract {b} from {a}."),
           ("{a} 빼기 {b} 계산해 줘.", "Tell me {a} minus {b}.", "{a} - {b_eun} 얼마야?"),
-          _sub, weight=3),
+          _sub, _sub_train, weight=8),
     Skill("reverse",
           ("Reverse the word '{w}'.", "Spell '{w}' backwards.", "What is '{w}' reversed?", "'{w}' 거꾸로 써 줘.",
            "단어 뒤집기: '{w}'", "'{w}'를 뒤집어 줘."),
@@ -255,12 +275,13 @@ SKILLS: tuple[Skill, ...] = (
 SYSTEM_PROMPTS = ("You are a helpful assistant.", "당신은 친절한 도우미입니다.", "Answer briefly.")
 
 
-def ask(skill: Skill, phrasing: str, rng: random.Random) -> tuple[str, str]:
-    """One question of ``skill`` in ``phrasing`` and its exact answer."""
+def ask(skill: Skill, phrasing: str, rng: random.Random, training: bool = False) -> tuple[str, str]:
+    """One question of ``skill`` in ``phrasing`` and its exact answer (values drawn as for training or test)."""
     if skill.replies is not None:
         return phrasing, skill.replies[phrasing]
-    assert skill.make is not None
-    values, answer = skill.make(rng)
+    make = skill.make_train if training and skill.make_train is not None else skill.make
+    assert make is not None
+    values, answer = make(rng)
     return phrasing.format(**values), answer
 
 
@@ -290,9 +311,9 @@ def conversation(skill: Skill, phrasing: str, rng: random.Random, extras: bool, 
         messages.append(Message("system", rng.choice(SYSTEM_PROMPTS)))
     if extras and rng.random() < 0.1:  # a multi-turn conversation: an earlier question and its answer
         other = rng.choice([s for s in SKILLS if s.tool is None])
-        question, answer = ask(other, rng.choice(other.train), rng)
+        question, answer = ask(other, rng.choice(other.train), rng, training=True)
         messages += [Message("user", question), Message("assistant", answer)]
-    question, answer = ask(skill, phrasing, rng)
+    question, answer = ask(skill, phrasing, rng, training=extras)
     messages += [Message("user", question), Message("assistant", answer)]
     return Conversation(messages, skill.name, source, tools=tools)
 

@@ -81,3 +81,19 @@ def test_the_calculator_skill_calls_the_tool_and_other_skills_sometimes_offer_it
     context, expected = test[0].prompt_and_answer()
     assert context[-1].role == "user"
     assert re.fullmatch(r'\[tool call\] \{"name": "calculator", "arguments": \{"expression": "\d+\*\d+"\}\}', expected)
+
+
+def test_training_sums_mix_operand_lengths_and_the_test_keeps_uniform_ones():
+    data = builtin_dataset("skills", seed=0, train_size=2000, test_per_group=40)
+
+    def operands(convs):
+        return [int(n) for c in convs if c.skill in ("add", "sub") for n in re.findall(r"\d+", c.messages[-2].content)]
+
+    train, test = operands(data.train), operands(data.test)
+    lengths = [sum(len(str(n)) == d for n in train) / len(train) for d in (1, 2, 3)]
+    assert all(0.25 < share < 0.42 for share in lengths)  # a third each
+    assert sum(len(str(n)) == 3 for n in test) / len(test) > 0.8  # uniform below 1000
+    for conv in data.train:
+        if conv.skill == "sub":
+            a, b = sorted(int(n) for n in re.findall(r"\d+", conv.messages[-2].content))
+            assert int(conv.messages[-1].content) == b - a  # never negative
