@@ -107,6 +107,7 @@ def main() -> None:
     ap.add_argument("--preset", default="gpt-tiny-fast",
                     help="the base's recipe (gpt-tiny-fast: rotary positions, Muon; gpt-tiny: GPT-2's layout)")
     ap.add_argument("--seed", default="1")
+    ap.add_argument("--dtype", default="auto", help="fine-tuning's autocast dtype (auto: bfloat16 where it is faster)")
     ap.add_argument("--work", default="runs/bench-sft", help="scratch folder")
     ap.add_argument("--skip-lora", action="store_true")
     args = ap.parse_args()
@@ -130,7 +131,7 @@ def main() -> None:
         print(f"2. fine-tune from {name} weights for {args.finetune:.0f} s")
         out, _ = genlab("finetune", str(base), "--data", "builtin:skills", "--out", str(run), "--init", init,
                            "--time-budget", str(args.finetune), "--budget-clock", args.clock, "--seed", args.seed,
-                           "--threads", args.threads,
+                           "--threads", args.threads, "--dtype", args.dtype,
                            "--overwrite", "--quiet")
         report = skills_score(run)
         report["steps"] = int(re.search(r"fine-tuned: ([\d,]+) steps", out).group(1).replace(",", ""))

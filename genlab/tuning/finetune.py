@@ -32,14 +32,14 @@ from genlab.tuning.template import FORMAT, ChatTemplate
 
 FAMILIES = ("gpt", "rnn", "lstm", "gru")
 #: training defaults for fine-tuning: a gentler learning rate than pretraining, frequent evaluation, and
-#: ``--dtype auto`` (bfloat16 autocast where it is faster here). On builtin:skills from a 4×128 char GPT
-#: base, bfloat16 followed float32's validation loss step for step (0.1632/0.1111/0.0755 against
-#: 0.1628/0.1121/0.0759 at steps 1000/1200/1400, AMD EPYC with AVX-512 BF16, one thread) at 1.13× (one
-#: thread) to 1.3× (two) the steps per second. An earlier single pair of runs had blamed bfloat16 for
-#: arithmetic that did not take off; float32 runs with other seeds stall the same way.
+#: float32, so that a seed gives the same numbers on a machine (``--dtype auto`` picks by timing). Ask for
+#: bfloat16 where the CPU has it: on builtin:skills from a 4×128 char GPT base it followed float32's
+#: validation loss step for step (0.1632/0.1111/0.0755 against 0.1628/0.1121/0.0759 at steps
+#: 1000/1200/1400; AMD EPYC with AVX-512 BF16) at 1.13× (one thread) to 1.3× (two) the steps per second.
+#: An earlier single pair of runs had blamed bfloat16 for arithmetic that did not take off; float32 runs
+#: with other seeds stall the same way.
 SFT_DEFAULTS: dict[str, Any] = {"batch_size": 32, "lr": 1e-3, "min_lr": 1e-4, "warmup_steps": 50, "max_steps": 1000,
-                                "lr_decay_steps": 1000, "eval_interval": 200, "eval_batches": 10, "weight_decay": 0.0,
-                                "dtype": "auto"}
+                                "lr_decay_steps": 1000, "eval_interval": 200, "eval_batches": 10, "weight_decay": 0.0}
 #: LoRA trains far fewer weights, each needing a larger step (a common choice for adapters)
 LORA_LR = 3e-3
 #: a base pretrained with Muon is fine-tuned with Muon (at its pretraining rate): on builtin:skills from a
