@@ -32,7 +32,10 @@ def append_record(path: str | Path, record: dict[str, Any]) -> int:
     """Append one JSON line atomically; returns the file's size after it."""
     path = Path(path)
     line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise GenlabError(f"could not record feedback in {path}: {exc.strerror or exc}") from exc
     try:
         fcntl.flock(folder, fcntl.LOCK_EX)
         for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a killed writer
@@ -52,13 +55,12 @@ def append_record(path: str | Path, record: dict[str, Any]) -> int:
 
 def _write_copy_with(path: Path, tmp: Path, line: bytes) -> int:
     """Write ``path``'s whole lines plus ``line`` to ``tmp``, synced; returns the new size."""
-    if path.exists():
+    existed = path.exists()
+    if existed:
         shutil.copyfile(path, tmp)
-    with open(tmp, "r+b" if path.exists() else "wb") as out:
-        end = out.seek(0, os.SEEK_END)
-        if end and _last_byte(out, end) != b"\n":  # a torn line from before this scheme: drop it
-            end = _after_last_newline(out, end)
-            out.truncate(end)
+    with open(tmp, "r+b" if existed else "wb") as out:
+        end = _end_of_whole_lines(out)
+        out.truncate(end)  # a torn line from before this scheme: dropped
         out.seek(end)
         out.write(line)
         out.flush()
@@ -67,14 +69,10 @@ def _write_copy_with(path: Path, tmp: Path, line: bytes) -> int:
         return end + len(line)
 
 
-def _last_byte(out: Any, end: int) -> bytes:
-    out.seek(end - 1)
-    return out.read(1)
-
-
-def _after_last_newline(out: Any, end: int) -> int:
+def _end_of_whole_lines(out: Any) -> int:
+    """The offset just past the file's last newline (its size when it ends in one, as it nearly always does)."""
+    pos = out.seek(0, os.SEEK_END)
     step = 1 << 16
-    pos = end
     while pos > 0:
         start = max(0, pos - step)
         out.seek(start)

@@ -89,3 +89,8 @@ def test_two_writers_at_once_lose_nothing(tmp_path: Path):
     records = [json.loads(line) for line in path.read_text().splitlines()]
     for name in "ab":
         assert [r["i"] for r in records if r["writer"] == name] == list(range(40))
+
+
+def test_a_missing_run_folder_is_a_clear_error(tmp_path: Path):
+    with pytest.raises(GenlabError, match="could not record feedback .*No such file"):
+        append_record(tmp_path / "gone" / "feedback.jsonl", {"i": 0})
