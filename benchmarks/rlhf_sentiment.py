@@ -103,6 +103,9 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=200, help="reviews sampled per policy for the table")
     ap.add_argument("--max-tokens", type=int, default=40)
     ap.add_argument("--betas", default="0.02,0.1,0.5", help="β values of the frontier (RLOO fixed β and DPO)")
+    ap.add_argument("--rl-args", default="", help="more options for the RLOO and PPO runs, e.g. '--target-kl 3'")
+    ap.add_argument("--dpo-beta", default="0.1", help="β of the DPO run of the table")
+    ap.add_argument("--dpo-prompts", type=int, default=400, help="on-policy pairs for DPO (best vs worst of 4 each)")
     ap.add_argument("--threads", default="1")
     ap.add_argument("--work", default="runs/bench-rlhf")
     ap.add_argument("--seed", default="1")
@@ -149,21 +152,22 @@ def main() -> None:
     (work / "prompts.txt").write_text("\n" * 64, encoding="utf-8")  # empty prompts: a review from its start
     rl = ["--reward", str(work / "rm"), "--prompts", str(work / "prompts.txt"), "--max-new-tokens",
           str(args.max_tokens)]
+    tuned = args.rl_args.split()
 
     print("3. policies")
     runs: dict[str, Path] = {"base": base}
     genlab("rlhf", str(base), *rl, "--out", str(work / "rloo"), "--algo", "rloo", "--time-budget", str(args.policy),
-           *common)
+           *tuned, *common)
     runs["rloo"] = work / "rloo"
     genlab("rlhf", str(base), *rl, "--out", str(work / "ppo"), "--algo", "ppo", "--time-budget", str(args.policy),
-           *common)
+           *tuned, *common)
     runs["ppo"] = work / "ppo"
-    (work / "prompts-prefs.txt").write_text("\n" * 400, encoding="utf-8")
+    (work / "prompts-prefs.txt").write_text("\n" * args.dpo_prompts, encoding="utf-8")
     genlab("prefs", str(base), "--reward", str(work / "rm"), "--prompts", str(work / "prompts-prefs.txt"),
            "--samples", "4", "--max-new-tokens", str(args.max_tokens), "--seed", args.seed, "--out",
            str(work / "onpolicy.jsonl"))
-    genlab("dpo", str(base), "--data", str(work / "onpolicy.jsonl"), "--out", str(work / "dpo"), "--beta", "0.1",
-           "--time-budget", str(args.policy), *common)
+    genlab("dpo", str(base), "--data", str(work / "onpolicy.jsonl"), "--out", str(work / "dpo"), "--beta",
+           args.dpo_beta, "--time-budget", str(args.policy), *common)
     runs["dpo"] = work / "dpo"
     frontier: dict[str, list[dict]] = {"rloo": [], "dpo": []}
     for beta in [float(x) for x in args.betas.split(",")]:
@@ -209,11 +213,13 @@ def main() -> None:
     print(f"frontier plot: {work / 'frontier.png'}")
     for name, pts in points.items():
         for p in pts:
-            print(f"  {name} β {p['beta']}: reward {p['reward']:.3f}, KL {p['kl']:.2f}, judged + {p['positive']:.2f}")
+            print(f"  {name} β {p['beta']}: reward {p['reward']:.3f}, KL {p['kl']:.2f}, judged + {p['positive']:.2f}, "
+                  f"distinct-2 {p['distinct_2']:.3f}, {p['mean_chars']:.1f} chars")
     print(json.dumps({"cpu": cpu, "judge_accuracy": judge_acc, "reward_model_accuracy": rm_accuracy,
-                      "policies": table, "frontier": points, "budgets": {"pretrain": args.pretrain,
-                                                                         "reward": args.reward,
-                                                                         "policy": args.policy}}, default=str))
+                      "policies": table, "frontier": points, "rl_args": args.rl_args, "dpo_beta": args.dpo_beta,
+                      "dpo_prompts": args.dpo_prompts,
+                      "budgets": {"pretrain": args.pretrain, "reward": args.reward, "policy": args.policy}},
+                     default=str))
 
 
 if __name__ == "__main__":

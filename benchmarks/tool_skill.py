@@ -1,7 +1,7 @@
 """Does a fine-tuned char GPT learn *when* and *how* to call the calculator tool of ``builtin:skills``?
 
-1. Pretrain a char GPT (4 layers × 128, context 128) on NSMC reviews + Tiny Shakespeare for ``--pretrain``
-   seconds, as ``benchmarks/sft.py`` does.
+1. Pretrain a char GPT (``--preset``, 4 layers × 128, context 128) on NSMC reviews + Tiny Shakespeare for
+   ``--pretrain`` seconds, as ``benchmarks/sft.py`` does.
 2. Fine-tune it on ``builtin:skills`` (nine skills, one of them the calculator tool) for ``--finetune`` seconds.
 3. Answer every test question greedily (no constrained decoding: this measures what the model learned)
    and count, for the calculator questions: answers that are a call, calls of ``calculator``, calls whose
@@ -65,6 +65,8 @@ def main() -> None:
     ap.add_argument("--threads", default="1", help="PyTorch threads for every run")
     ap.add_argument("--clock", default="cpu", choices=["wall", "cpu"], help="what the time budgets count")
     ap.add_argument("--seed", default="1")
+    ap.add_argument("--preset", default="gpt-tiny-fast", help="the base's recipe (as benchmarks/sft.py's)")
+    ap.add_argument("--dtype", default="auto", help="fine-tuning's autocast dtype (auto: bfloat16 where it is faster)")
     ap.add_argument("--work", default="runs/bench-tools", help="scratch folder (runs base/ and sft/)")
     ap.add_argument("--reuse", action="store_true", help="score the runs already in --work")
     args = ap.parse_args()
@@ -75,21 +77,21 @@ def main() -> None:
     base, sft = work / "base", work / "sft"
     if not args.reuse:
         corpus = pretraining_corpus(work, args.reviews)
-        print(f"1. prepare + pretrain (char GPT, 4 layers × 128, context 128) for {args.pretrain:.0f} s")
+        print(f"1. prepare + pretrain (char GPT, {args.preset}, context 128) for {args.pretrain:.0f} s")
         genlab("prepare", "--corpus", str(corpus), "--unit", "line", "--out", str(base), "--quiet")
-        genlab("train", str(base), "--model", "gpt", "--preset", "gpt-tiny", "--block-size", "128", "--time-budget",
+        genlab("train", str(base), "--model", "gpt", "--preset", args.preset, "--block-size", "128", "--time-budget",
                str(args.pretrain), "--budget-clock", args.clock, "--seed", args.seed, "--threads", args.threads,
                "--overwrite", "--quiet")
         print(f"2. fine-tune on builtin:skills for {args.finetune:.0f} s")
         genlab("finetune", str(base), "--data", "builtin:skills", "--out", str(sft), "--time-budget",
                str(args.finetune), "--budget-clock", args.clock, "--seed", args.seed, "--threads", args.threads,
-               "--overwrite", "--quiet")
+               "--dtype", args.dtype, "--overwrite", "--quiet")
     print("3. greedy answers to the test questions")
     result = score(sft, int(args.threads))
     for key, value in result.items():
         print(f"  {key:<24}{value:.3f}" if isinstance(value, float) else f"  {key:<24}{value}")
-    print(json.dumps({"cpu": cpu, "pretrain_s": args.pretrain, "finetune_s": args.finetune, "clock": args.clock,
-                      "reused": args.reuse, **result}))
+    print(json.dumps({"cpu": cpu, "preset": args.preset, "pretrain_s": args.pretrain, "finetune_s": args.finetune,
+                      "clock": args.clock, "reused": args.reuse, **result}))
 
 
 if __name__ == "__main__":

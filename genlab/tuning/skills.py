@@ -11,11 +11,25 @@ of the other skills' conversations offer the calculator too and are answered wit
 is generated from a seed, so the same seed gives the same data. Arithmetic gets most of the training
 conversations (addition six times, subtraction eight times another skill's share, 14 of 21): a small
 GPT learns to copy and to look up a number's reading in a few hundred steps, but carries and borrows
-take thousands of fresh sums. Training's sums also mix operand lengths (1, 2 and 3 digits alike) while
-the test's are uniform below 1000. Measured on a 4×128 char GPT (seen phrasings, addition / subtraction):
-after 1,000 CPU-s on one thread, mixed lengths at shares 2 and 3 gave 27.5 / 45 %, at 4 and 6 65 / 55 %,
-at 6 and 8 75 / 55 %, every other skill 97.5–100 %; uniform sums at shares 2 and 3 took off in some runs
-(65 / 60 % after 600 two-thread seconds) and not in others (0–22.5 %).
+take thousands of fresh sums. Half of training's sums draw each operand's length first (1, 2 or 3
+digits alike), so that a digit's place has to be read from where its number ends; the other half are
+uniform below 1000 like the test's (four in five have two 3-digit operands, which is where the carries
+into the hundreds are). Each skill has 10–12 training phrasings in the two languages.
+
+Measured from one 4×128 char GPT base (AMD EPYC, seed 1, ``--dtype bfloat16``; exact match on the
+test's seen / unseen phrasings; a probe of 200 fresh seen-phrasing sums each for the misses):
+
+- every training sum mixing lengths, 6–8 phrasings a skill (2 threads × 600 CPU-s, 2,057 steps):
+  92.5 / 64.4 %; seen addition 70 %, subtraction 65 %; sums of two 3-digit numbers missed 37 %;
+- half of them uniform (1 thread × 1,000 CPU-s, 2,241 steps): 94.7 / 69.7 %; 3-digit pairs missed
+  12 % in addition, 29 % in subtraction;
+- half uniform and 10–12 phrasings (the same budget, 2,237 steps): 96.7 / 79.7 %; seen addition 95 %,
+  subtraction 75 %. More ways of asking made the model key on the question's content words rather
+  than on whole sentences. That helped the unseen phrasings, and the sums asked in them too (addition
+  35 → 60 %).
+
+An earlier recipe with uniform sums only (and a third of today's arithmetic share) learned 3-digit
+pairs but missed 29 of 34 sums of a 2- and a 3-digit number.
 
 Every skill keeps a few phrasings out of training altogether: the test set asks with the training
 phrasings ("seen", fresh values) and with those held-out ones ("unseen"), so a report can show
@@ -138,10 +152,16 @@ def _number(rng: random.Random) -> tuple[dict[str, str], str]:
     return {"n": text, "n_eul": josa(text, "을", "를"), "n_eun": josa(text, "은", "는")}, sino_korean(n)
 
 
+#: the share of training's sums whose operand lengths are drawn first (1, 2 or 3 digits alike); the rest
+#: are uniform below 1000 like the test's
+MIXED_LENGTHS = 0.5
+
+
 def _operands(rng: random.Random, lengths: bool = False) -> tuple[int, int]:
     """Two numbers below 1000, the larger first: uniform (the test's sums, nine in ten with 3-digit
-    operands), or with ``lengths`` each of 1, 2 or 3 digits alike (training's; see :func:`_add_train`)."""
-    if lengths:
+    operands), or with ``lengths`` half of the time each of 1, 2 or 3 digits alike (training's; see
+    :func:`_add_train`)."""
+    if lengths and rng.random() < MIXED_LENGTHS:
         a, b = (rng.randint(0 if d == 1 else 10 ** (d - 1), 10**d - 1) for d in (rng.randint(1, 3), rng.randint(1, 3)))
     else:
         a, b = rng.randint(0, 999), rng.randint(0, 999)
@@ -167,8 +187,8 @@ def _sub(rng: random.Random, lengths: bool = False) -> tuple[dict[str, str], str
 
 
 def _add_train(rng: random.Random) -> tuple[dict[str, str], str]:
-    """Training's sums mix operand lengths, so that a digit's place has to be read from where its number
-    ends (units last), not from where the number starts, which uniform sums (nine in ten 3-digit) allow."""
+    """Training's sums: half mix operand lengths, half are the test's uniform ones (see the module's
+    docstring)."""
     return _add(rng, lengths=True)
 
 
@@ -208,14 +228,15 @@ TOOL_OFFERED = 0.25
 
 #: greeting → reply, by kind; the held-out greetings have the same replies
 GREETINGS = {
-    "Hello! How can I help you?": (("Hello", "Hi", "Hello!", "Hi there", "Good morning"),
+    "Hello! How can I help you?": (("Hello", "Hi", "Hello!", "Hi there", "Good morning", "Hi!", "Good evening"),
                                    ("Hey!", "Hello there!", "Good afternoon!")),
-    "안녕하세요! 무엇을 도와드릴까요?": (("안녕하세요", "안녕", "안녕하세요!", "반갑습니다"),
+    "안녕하세요! 무엇을 도와드릴까요?": (("안녕하세요", "안녕", "안녕하세요!", "반갑습니다", "처음 뵙겠습니다"),
                                 ("안녕하십니까", "반가워요", "안녕하세요~")),
-    "You're welcome!": (("Thank you", "Thanks!", "Thank you so much"), ("Thanks a lot!", "Many thanks.")),
-    "천만에요!": (("고마워", "감사합니다", "고맙습니다"), ("정말 고마워요", "감사해요")),
-    "Goodbye!": (("Bye", "Goodbye", "See you later"), ("Bye bye!", "See you!")),
-    "안녕히 가세요!": (("잘 가", "안녕히 계세요", "다음에 봐요"), ("잘 있어요", "또 만나요")),
+    "You're welcome!": (("Thank you", "Thanks!", "Thank you so much", "Thanks", "Thank you!"),
+                        ("Thanks a lot!", "Many thanks.")),
+    "천만에요!": (("고마워", "감사합니다", "고맙습니다", "고마워요", "감사드려요"), ("정말 고마워요", "감사해요")),
+    "Goodbye!": (("Bye", "Goodbye", "See you later", "Bye!", "Good night"), ("Bye bye!", "See you!")),
+    "안녕히 가세요!": (("잘 가", "안녕히 계세요", "다음에 봐요", "또 봐", "내일 봐요"), ("잘 있어요", "또 만나요")),
 }
 
 
@@ -231,44 +252,55 @@ SKILLS: tuple[Skill, ...] = (
     Skill("date-iso",
           ("Convert {d} to ISO format.", "What is {d} in YYYY-MM-DD format?", "Write {d} as an ISO date.",
            "{d} in ISO 8601?", "{d_eul} ISO 형식으로 바꿔 줘.", "{d_eul} YYYY-MM-DD로 써 줘.", "날짜 변환: {d}",
-           "ISO date for {d}, please."),
+           "ISO date for {d}, please.", "Format {d} as YYYY-MM-DD.", "{d_eun} ISO로 어떻게 써?",
+           "{d_eul} 숫자 날짜로 바꿔 줘.", "Date {d} → ISO?"),
           ("Please give me {d} in ISO form.", "{d}의 ISO 날짜는?", "Change {d} to YYYY-MM-DD."),
           _date_iso),
     Skill("date-text",
           ("Write {iso} as a date in words.", "What date is {iso} in English?", "Convert {iso} to an English date.",
            "{iso_eul} 영어 날짜로 써 줘.", "{iso_eun} 영어로 무슨 날짜야?", "English date for {iso}, please.",
-           "날짜를 영어로: {iso}"),
+           "날짜를 영어로: {iso}", "{iso} in words?", "Give me {iso} as Month Day, Year.",
+           "{iso_eul} 영문 날짜로 바꿔 줘.", "How do you write {iso} in English?"),
           ("Spell out the date {iso} in English.", "{iso_eul} 영어 날짜 형식으로 바꿔 줘.", "Turn {iso} into words."),
           _date_text),
     Skill("korean-number",
           ("{n_eul} 한국어로 읽어 줘.", "{n_eun} 한국어로 어떻게 읽어?", "How do you read {n} in Korean?",
-           "Read {n} in Sino-Korean.", "숫자 {n} 읽는 법은?", "Write {n} in Korean words.", "{n} 한글로 써 줘."),
+           "Read {n} in Sino-Korean.", "숫자 {n} 읽는 법은?", "Write {n} in Korean words.", "{n} 한글로 써 줘.",
+           "{n_eul} 한국어로 말해 줘.", "{n_eun} 한국어로?", "How is {n} said in Korean?", "Korean reading of {n}?"),
           ("Say {n} in Korean.", "{n_eul} 한글로 읽으면?", "What is {n} in Korean?"),
           _number),
     Skill("add",
           ("{a} 더하기 {b_eun}?", "What is {a} + {b}?", "{a} + {b} = ?", "Compute {a} plus {b}.",
-           "{a_gwa} {b_eul} 더하면?", "Add {a} and {b}."),
+           "{a_gwa} {b_eul} 더하면?", "Add {a} and {b}.", "{a}에 {b_eul} 더하면 얼마?", "{a} 더하기 {b}",
+           "What's the sum of {a} and {b}?", "Calculate {a} + {b}.", "{a_gwa} {b}의 합은?", "{a} plus {b} is?"),
           ("{a} 더하기 {b} 계산해 줘.", "Tell me {a} plus {b}.", "{a} + {b_eun} 얼마야?"),
           _add, _add_train, weight=6),
     Skill("sub",
           ("{a} 빼기 {b_eun}?", "What is {a} - {b}?", "{a} - {b} = ?", "Compute {a} minus {b}.",
-           "{a}에서 {b_eul} 빼면?", "Subtract {b} from {a}."),
+           "{a}에서 {b_eul} 빼면?", "Subtract {b} from {a}.", "{a}에서 {b_eul} 빼 줘.", "{a} 빼기 {b}",
+           "What's the difference between {a} and {b}?", "Calculate {a} - {b}.", "{a_gwa} {b}의 차는?",
+           "{a} minus {b} is?"),
           ("{a} 빼기 {b} 계산해 줘.", "Tell me {a} minus {b}.", "{a} - {b_eun} 얼마야?"),
           _sub, _sub_train, weight=8),
     Skill("reverse",
           ("Reverse the word '{w}'.", "Spell '{w}' backwards.", "What is '{w}' reversed?", "'{w}' 거꾸로 써 줘.",
-           "단어 뒤집기: '{w}'", "'{w}'를 뒤집어 줘."),
+           "단어 뒤집기: '{w}'", "'{w}'를 뒤집어 줘.", "Give me '{w}' backwards.", "'{w}'를 반대로 써 줘.",
+           "'{w}'의 글자 순서를 거꾸로 하면?", "Reverse '{w}', please.", "Read '{w}' from right to left.",
+           "'{w}' 거꾸로 읽으면?"),
           ("Write '{w}' in reverse order.", "'{w}' 뒤집으면?", "Flip the word '{w}'."),
           _reverse),
     Skill("count",
           ("How many characters are in '{w}'?", "Count the letters in '{w}'.", "'{w}' 몇 글자야?",
-           "'{w}'의 글자 수는?", "Length of the word '{w}'?", "'{w}'는 몇 글자로 되어 있어?"),
+           "'{w}'의 글자 수는?", "Length of the word '{w}'?", "'{w}'는 몇 글자로 되어 있어?",
+           "How many letters does '{w}' have?", "'{w}'의 길이는?", "What is the length of '{w}'?",
+           "'{w}'에 글자가 몇 개 있어?", "Count the characters of '{w}'.", "'{w}' 글자 개수는?"),
           ("How long is the word '{w}'?", "'{w}' 글자 수 세어 줘.", "Number of characters in '{w}'?"),
           _count),
     _greeting_skill(),
     Skill("calculator",
           ("What is {a} times {b}?", "{a} 곱하기 {b_eun}?", "Multiply {a} by {b}.", "{a} × {b} = ?",
-           "{a_gwa} {b_eul} 곱하면?", "Compute {a} * {b}."),
+           "{a_gwa} {b_eul} 곱하면?", "Compute {a} * {b}.", "{a_gwa} {b}의 곱은?", "Product of {a} and {b}?",
+           "Calculate {a} × {b}.", "{a}에 {b_eul} 곱하면 얼마?"),
           ("{a} 곱하기 {b} 계산해 줘.", "Tell me {a} multiplied by {b}.", "{a} * {b_eun} 얼마야?"),
           _product, tool=CALCULATOR),
 )
