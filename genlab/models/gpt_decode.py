@@ -14,9 +14,12 @@ the same call. The packed copy costs one more copy of the float weights in memor
 lives. Layers that are not a plain ``nn.Linear`` (an int8 layer from :mod:`genlab.quantize`, a LoRA
 adapter) are called as they are, so every form of the model decodes through the same step.
 
-A plan is rebuilt when a weight changes (the tensor's version counter moves on every in-place
-update, so RL fine-tuning that samples between optimizer steps always decodes its current
-weights), and is used only where no gradient is wanted: training never goes through here.
+A plan is rebuilt when a weight changes: its key holds each tensor's version counter, which moves on
+every in-place update made through PyTorch's autograd-aware operations. The fused optimizer kernels
+(AdamW's on CPU and CUDA, which genlab's training uses) write the weights without moving it, so the
+training loop also drops every plan after each optimizer step (:func:`forget_plans`): RL fine-tuning,
+which samples between steps, then always decodes its current weights. A plan is used only where no
+gradient is wanted: training never goes through here.
 """
 
 from __future__ import annotations
@@ -116,6 +119,11 @@ def _norm(ln: nn.LayerNorm) -> tuple[torch.Tensor | None, torch.Tensor | None, f
 def _plan_key(model: nn.Module) -> tuple:
     """Which modules and which weight versions a plan was built from: a change to either rebuilds it."""
     return tuple((id(m), *((id(p), p._version) for p in m.parameters(recurse=False))) for m in model.modules())
+
+
+def forget_plans() -> None:
+    """Drop every plan, so that the next decoding step of any model packs its weights anew."""
+    _PLANS.clear()
 
 
 def decode_plan(model: nn.Module) -> DecodePlan:

@@ -32,6 +32,7 @@ from torch import nn
 
 from genlab.checkpoint import write_json
 from genlab.errors import GenlabError
+from genlab.models.gpt_decode import forget_plans
 from genlab.training.config import TrainConfig
 from genlab.training.distributed import (
     SINGLE,
@@ -174,6 +175,7 @@ def apply_update(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler 
     elif loss_ok and norm_ok:
         optimizer.step()
     optimizer.zero_grad(set_to_none=True)
+    forget_plans()  # a fused optimizer step leaves the weights' version counters as they were
 
 
 def optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None,

@@ -71,6 +71,23 @@ def test_a_weight_update_rebuilds_the_plan():
     torch.testing.assert_close(after, decode(model, ids, grad=True), atol=1e-5, rtol=1e-5)
 
 
+def test_a_fused_optimizer_step_of_the_training_loop_rebuilds_the_plan():
+    """The fused AdamW kernel writes the weights without moving their version counters: the loop's update
+    must still make the next decoding step use the new weights (RLHF samples between steps)."""
+    from genlab.training.loop import apply_update
+    from genlab.training.optim import build_optimizer
+
+    model = tiny()
+    ids = torch.randint(0, 29, (2, 6))
+    before = decode(model, ids, grad=False)
+    optimizer = build_optimizer(model, lr=0.05, weight_decay=0.0, betas=(0.9, 0.99), device="cpu")
+    model(ids)[0].square().mean().backward()
+    apply_update(optimizer, None, True, True)
+    after = decode(model, ids, grad=False)
+    assert not torch.allclose(before, after, atol=1e-4)
+    torch.testing.assert_close(after, decode(model, ids, grad=True), atol=1e-5, rtol=1e-5)
+
+
 def test_training_with_dropout_never_takes_the_plan():
     model = tiny(dropout=0.5).train()
     ids = torch.randint(0, 29, (1, 4))
