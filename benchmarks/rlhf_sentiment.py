@@ -3,12 +3,15 @@
 1. Pretrain a char GPT on NSMC review text (labels unused).
 2. Reward model: that GPT + a scalar head on pairs "a positive review is better than a negative one".
 3. Policies from the pretrained GPT, at the same CPU budget each: RLOO and PPO against the reward model
-   (KL leash to the start), and DPO on on-policy pairs (``genlab prefs``: best vs worst of 4 samples).
+   (KL leash to the start), DPO on on-policy pairs sampled once from the start (``genlab prefs``: best vs
+   worst of 4 samples), and online DPO (``genlab rlhf --algo online-dpo``: fresh pairs every step).
 4. Judge: scikit-learn char 1–3-gram TF-IDF + logistic regression trained on a *disjoint* part of the
    labelled reviews. The reward model is not the judge, so reward hacking shows as a gap between them.
 5. For every policy, 200 sampled reviews: judged positive rate, mean reward, KL to the reference
    (nats per sample, from the models' own log-probabilities), perplexity under the base model,
-   distinct-2; and a reward–KL frontier over β (RLOO with a fixed β, DPO) as a PNG.
+   distinct-2; and a reward–KL frontier over β (RLOO with a fixed β, DPO, online DPO; half the budget,
+   no reward clip: the plain objective "reward − β·KL") as a PNG, with each DPO point's reward set
+   against RLOO's at the same KL (interpolated between RLOO's points).
 
     python benchmarks/rlhf_sentiment.py                      # default budgets
     python benchmarks/rlhf_sentiment.py --pretrain 120 --policy 90 --work /tmp/rlhf-quick
@@ -33,20 +36,28 @@ from machine import cpu_model  # a sibling module: benchmarks run as scripts fro
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nsmc_ratings_train.txt"
 
 
-#: the table's RLOO run uses a fixed β of 0.75. With the command's default, an adaptive β from
-#: 0.05 aiming at 6 nats, both collapsed to a few words of praise: RLOO 100 % positive at KL 6.5,
-#: distinct-2 0.18 against the base's 0.50, 6 characters a review. Aiming at 3 nats from β 0.3 came too
-#: late (β moves at most 2 % a step): KL 6.2, distinct-2 0.26. A fixed β of 0.5 kept the KL at 4.7 but
-#: still collapsed (distinct-2 0.33). At 0.75: RLOO 94.5 % positive, KL 4.1, distinct-2 0.40. At 1.0:
-#: 86.5 % positive. (AMD EPYC, 120 CPU-s per policy, one thread, one base and reward model.)
-RLOO_RECIPE = "--beta 0.75 --target-kl 0"
-#: PPO needs a firmer leash than RLOO for the same diversity: at β 0.75 it reached 98 % positive at KL 4.9
-#: but distinct-2 0.31, at 1.0 0.34; at 1.5: 91.5 % positive, KL 3.6, distinct-2 0.42; at 2.0: 80.5 %.
-PPO_RECIPE = "--beta 1.5 --target-kl 0"
+#: The table's recipes. What held policies back was diversity, not the positive rate: the reward model
+#: pays most for a few words of praise, so every policy that got well past 90 % positive had collapsed
+#: onto them (RLOO, fixed β 0.75: 94.5–96.5 % positive but distinct-2 74–81 % of the base's over three
+#: runs; at β 1.0: 86.5 %). The command's default, an adaptive β from 0.05 aiming at 6 nats, ends at
+#: 100 % positive with distinct-2 at 36 % of the base's. So the table's runs clip the reward
+#: (``--reward-clip``) at the 70 % quantile of the reward model's scores on real positive reviews, 1.5
+#: on the reward model these were measured on: an answer as positive as a good real review earns no
+#: more, and the KL leash then keeps the rest of the base's variety. Measured (AMD EPYC, 120 CPU-s per
+#: policy, one thread, one base and reward model, judged + / KL / distinct-2 as % of the base's):
+#:   RLOO β 0.25, clip 1.5: 93.5 % / 3.8 / 84 % (seed 1), 94.0 % / 3.7 / 83 % (seed 2); clip 2 at β 0.25:
+#:   96.5 % / 4.4 / 81 %, at β 0.35: 90.0 % / 3.7 / 84 %, at β 0.5: 86 % / 2.7 / 99 %.
+#:   PPO (group baseline), clip 1.5: β 0.35: 94.5 % / 4.2 / 77 %; β 0.5: 90.5 % / 3.7 / 95 %; β 0.75: 84 %.
+#:   Unclipped it needed β 1.5 (90.0–91.5 % / 3.3–3.6 / 85–88 %).
+#:   Online DPO, clip 1.5: β 0.35: 96 % / 6.2 / 75 %; β 0.42: 95.5 % / 5.5 / 72 %; β 0.46: 93 % / 4.9 / 91 %;
+#:   β 0.5: 90 % / 4.9 / 91 %.
+RLOO_RECIPE = "--beta 0.25 --target-kl 0"
+PPO_RECIPE = "--beta 0.4 --target-kl 0"
 #: the table's DPO run: β 0.5 at a learning rate of 1e-4 on 2,000 on-policy pairs. At the command's 5e-4
 #: DPO overfits its pairs within 120 CPU-s (validation margins of ~10 nats) and drifts to a KL of 8–10 nats
 #: whatever β (0.5 to 4); at 1e-4 it stays at 4.8 nats: 91.5 % positive, distinct-2 0.44.
 DPO_RECIPE = "--beta 0.5 --lr 1e-4"
+ONLINE_DPO_RECIPE = "--beta 0.45"
 
 
 def genlab(*args: str, stdin: str | None = None) -> str:
@@ -110,6 +121,15 @@ def distinct_2(texts: list[str]) -> float:
     return len(set(grams)) / len(grams) if grams else 0.0
 
 
+def reward_at(points: list[dict], kl: float) -> float | None:
+    """The reward of a frontier at ``kl``, linear between its two nearest points; None outside its range."""
+    pts = sorted((p["kl"], p["reward"]) for p in points)
+    for (k0, r0), (k1, r1) in zip(pts, pts[1:]):
+        if k0 <= kl <= k1:
+            return r0 if k1 == k0 else r0 + (r1 - r0) * (kl - k0) / (k1 - k0)
+    return None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--pretrain", type=float, default=300, help="CPU seconds of pretraining")
@@ -122,6 +142,10 @@ def main() -> None:
     ap.add_argument("--rloo-args", default=RLOO_RECIPE, help="options of the RLOO run of the table")
     ap.add_argument("--ppo-args", default=PPO_RECIPE, help="options of the PPO run of the table")
     ap.add_argument("--dpo-args", default=DPO_RECIPE, help="options of the DPO run of the table")
+    ap.add_argument("--online-dpo-args", default=ONLINE_DPO_RECIPE, help="options of the online DPO run of the table")
+    ap.add_argument("--clip-quantile", type=float, default=0.7,
+                    help="the table's RLOO, PPO and online DPO runs clip the reward at this quantile of the reward "
+                    "model's scores on real positive reviews (0: no clip)")
     ap.add_argument("--dpo-prompts", type=int, default=2000, help="on-policy pairs for DPO (best vs worst of 4 each)")
     ap.add_argument("--threads", default="1")
     ap.add_argument("--work", default="runs/bench-rlhf")
@@ -166,6 +190,13 @@ def main() -> None:
                      "--time-budget", str(args.reward), *common)
         rm_accuracy = float(re.search(r"pairwise accuracy ([\d.]+)%", out).group(1)) / 100
     print(f"  reward model pairwise accuracy {rm_accuracy:.3f}")
+    clip: list[str] = []
+    if args.clip_quantile > 0:  # scored on reviews neither the reward model nor the judge trained on
+        real = [t.replace("\n", " ") for t, y in b[45_000:50_000] if y == 1][:1000]
+        scores = [float(x) for x in genlab("score", str(work / "rm"), stdin="\n".join(real) + "\n").split()]
+        clip = ["--reward-clip", f"{float(np.quantile(scores, args.clip_quantile)):.3f}"]
+        print(f"  reward clip {clip[1]}: the {args.clip_quantile:.0%} quantile of the reward model's scores on "
+              f"{len(real):,} real positive reviews (median {float(np.median(scores)):.2f})")
     (work / "prompts.txt").write_text("\n" * 64, encoding="utf-8")  # empty prompts: a review from its start
     rl = ["--reward", str(work / "rm"), "--prompts", str(work / "prompts.txt"), "--max-new-tokens",
           str(args.max_tokens)]
@@ -173,10 +204,10 @@ def main() -> None:
     print("3. policies")
     runs: dict[str, Path] = {"base": base}
     genlab("rlhf", str(base), *rl, "--out", str(work / "rloo"), "--algo", "rloo", "--time-budget", str(args.policy),
-           *args.rloo_args.split(), *common)
+           *args.rloo_args.split(), *clip, *common)
     runs["rloo"] = work / "rloo"
     genlab("rlhf", str(base), *rl, "--out", str(work / "ppo"), "--algo", "ppo", "--time-budget", str(args.policy),
-           *args.ppo_args.split(), *common)
+           *args.ppo_args.split(), *clip, *common)
     runs["ppo"] = work / "ppo"
     (work / "prompts-prefs.txt").write_text("\n" * args.dpo_prompts, encoding="utf-8")
     genlab("prefs", str(base), "--reward", str(work / "rm"), "--prompts", str(work / "prompts-prefs.txt"),
@@ -185,7 +216,10 @@ def main() -> None:
     genlab("dpo", str(base), "--data", str(work / "onpolicy.jsonl"), "--out", str(work / "dpo"),
            *args.dpo_args.split(), "--time-budget", str(args.policy), *common)
     runs["dpo"] = work / "dpo"
-    frontier: dict[str, list[dict]] = {"rloo": [], "dpo": []}
+    genlab("rlhf", str(base), *rl, "--out", str(work / "online-dpo"), "--algo", "online-dpo", "--time-budget",
+           str(args.policy), *args.online_dpo_args.split(), *clip, *common)
+    runs["online-dpo"] = work / "online-dpo"
+    frontier: dict[str, list[dict]] = {"rloo": [], "dpo": [], "online-dpo": []}
     for beta in [float(x) for x in args.betas.split(",")]:
         r, d = work / f"rloo-b{beta}", work / f"dpo-b{beta}"
         genlab("rlhf", str(base), *rl, "--out", str(r), "--beta", str(beta), "--target-kl", "0", "--time-budget",
@@ -193,8 +227,12 @@ def main() -> None:
         genlab("dpo", str(base), "--data", str(work / "onpolicy.jsonl"), "--out", str(d), *args.dpo_args.split(),
                "--beta", str(beta),  # the last --beta counts: the table's recipe at this β
                "--time-budget", str(args.policy / 2), *common)
+        o = work / f"online-dpo-b{beta}"
+        genlab("rlhf", str(base), *rl, "--out", str(o), "--algo", "online-dpo", *args.online_dpo_args.split(),
+               "--beta", str(beta), "--time-budget", str(args.policy / 2), *common)
         frontier["rloo"].append({"beta": beta, "run": r})
         frontier["dpo"].append({"beta": beta, "run": d})
+        frontier["online-dpo"].append({"beta": beta, "run": o})
 
     print("4. judge the samples")
 
@@ -207,9 +245,9 @@ def main() -> None:
                 "mean_chars": float(np.mean([len(t) for t in texts]))}
 
     table = {name: measure(run) for name, run in runs.items()}
-    print(f"\n{'policy':<8}{'judged +':>10}{'reward':>9}{'KL':>8}{'ppl(base)':>11}{'distinct-2':>12}{'chars':>7}")
+    print(f"\n{'policy':<11}{'judged +':>10}{'reward':>9}{'KL':>8}{'ppl(base)':>11}{'distinct-2':>12}{'chars':>7}")
     for name, m in table.items():
-        print(f"{name:<8}{100 * m['positive']:>9.1f}%{m['reward']:>9.3f}{m['kl']:>8.2f}{m['base_perplexity']:>11.2f}"
+        print(f"{name:<11}{100 * m['positive']:>9.1f}%{m['reward']:>9.3f}{m['kl']:>8.2f}{m['base_perplexity']:>11.2f}"
               f"{m['distinct_2']:>12.3f}{m['mean_chars']:>7.1f}")
     points = {k: [{"beta": p["beta"], **measure(p["run"])} for p in v] for k, v in frontier.items()}
     import matplotlib
@@ -218,7 +256,7 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for name, marker in (("rloo", "o"), ("dpo", "s")):
+    for name, marker in (("rloo", "o"), ("dpo", "s"), ("online-dpo", "^")):
         ax.plot([p["kl"] for p in points[name]], [p["reward"] for p in points[name]], marker + "-",
                 label=f"{name.upper()} (β {', '.join(str(p['beta']) for p in points[name])})")
     ax.set_xlabel("KL(policy ‖ reference), nats per sample")
@@ -230,12 +268,17 @@ def main() -> None:
     print(f"frontier plot: {work / 'frontier.png'}")
     for name, pts in points.items():
         for p in pts:
+            rloo = reward_at(points["rloo"], p["kl"]) if name != "rloo" else None
+            p["rloo_reward_at_same_kl"] = rloo
+            versus = "" if rloo is None else f"; RLOO at this KL {rloo:.3f} ({p['reward'] - rloo:+.3f})"
             print(f"  {name} β {p['beta']}: reward {p['reward']:.3f}, KL {p['kl']:.2f}, judged + {p['positive']:.2f}, "
-                  f"distinct-2 {p['distinct_2']:.3f}, {p['mean_chars']:.1f} chars")
+                  f"distinct-2 {p['distinct_2']:.3f}, {p['mean_chars']:.1f} chars{versus}")
     print(json.dumps({"cpu": cpu, "judge_accuracy": judge_acc, "reward_model_accuracy": rm_accuracy,
                       "policies": table, "frontier": points, "rloo_args": args.rloo_args, "ppo_args": args.ppo_args,
                       "dpo_args": args.dpo_args,
+                      "online_dpo_args": args.online_dpo_args,
                       "dpo_prompts": args.dpo_prompts,
+                      "reward_clip": float(clip[1]) if clip else None,
                       "budgets": {"pretrain": args.pretrain, "reward": args.reward, "policy": args.policy}},
                      default=str))
 

@@ -199,14 +199,16 @@ def rlhf_cli(args: argparse.Namespace) -> int:
         val = [prompts[i] for i in sorted(order[:n_val])]
         train = [prompts[i] for i in sorted(order[n_val:])]
     prepare_out(out, policy, args, tokenizer)
-    settings = RLSettings(algo=args.algo, beta=args.beta, target_kl=args.target_kl or None, samples=args.samples,
+    target_kl = None if args.algo == "online-dpo" else args.target_kl or None  # online DPO's β stays DPO's
+    settings = RLSettings(algo=args.algo, beta=args.beta, target_kl=target_kl, samples=args.samples,
                           max_new_tokens=args.max_new_tokens, temperature=args.sample_temperature,
-                          ppo_epochs=args.ppo_epochs)
+                          ppo_epochs=args.ppo_epochs, reward_clip=args.reward_clip or None)
     model_config = dict(config["model"])
     info = {"init_from": {"run": str(policy), "family": model_config["family"]},
             "chat_template": config.get("chat_template"),
             "rlhf": {"algo": args.algo, "reward": str(reward), "prompts": args.prompts, "beta": args.beta,
-                     "target_kl": args.target_kl, "samples": args.samples, "max_new_tokens": args.max_new_tokens}}
+                     "target_kl": target_kl, "reward_clip": args.reward_clip or None, "samples": args.samples,
+                     "max_new_tokens": args.max_new_tokens}}
 
     def build(cfg: dict[str, Any]):
         model, _, _ = load_model(policy, device="cpu", which="best")
@@ -222,7 +224,7 @@ def rlhf_cli(args: argparse.Namespace) -> int:
                   int(model_config["block_size"]), build, load_reward, settings, info)
     print(f"{args.algo.upper()} on {policy} with reward {reward}: {len(train):,} training prompts, {len(val):,} "
           f"held out; {args.samples} answers per prompt, β {args.beta}"
-          + (f" adapting to {args.target_kl} nats of KL per answer" if args.target_kl else " (fixed)"))
+          + (f" adapting to {args.target_kl} nats of KL per answer" if settings.target_kl else " (fixed)"))
     result = fit(task, train_config(args, out, RL_DEFAULTS), out, model_config, resume=args.resume,
                  progress=not args.quiet)
     print(f"trained with {args.algo.upper()}: {result.steps:,} steps in {result.elapsed:.1f} s ({result.stopped})")

@@ -74,7 +74,7 @@ def test_dpo_moves_the_policy_toward_the_chosen_answers(chat_base_run: Path, pre
     assert all(1 <= s["tokens"] <= 8 and s["finish_reason"] in ("stop", "length") for s in samples)
 
 
-@pytest.mark.parametrize("algo", ["rloo", "ppo"])
+@pytest.mark.parametrize("algo", ["rloo", "ppo", "online-dpo"])
 def test_rlhf_runs_logs_and_resumes_on_the_same_curve(chat_base_run: Path, reward_run: Path, prompts: Path,
                                                       tmp_path: Path, algo: str):
     common = ("--reward", str(reward_run), "--prompts", str(prompts), "--algo", algo, "--max-new-tokens", "6",
@@ -94,6 +94,19 @@ def test_rlhf_runs_logs_and_resumes_on_the_same_curve(chat_base_run: Path, rewar
     for key in ("reward", "kl", "entropy", "length", "distinct_2", "beta"):
         assert key in last and isinstance(last[key], float)
     assert 1 <= last["length"] <= 6
+
+
+def test_rlhf_reward_clip_caps_the_scores_it_trains_on(chat_base_run: Path, reward_run: Path, prompts: Path,
+                                                     tmp_path: Path):
+    common = ("--reward", str(reward_run), "--prompts", str(prompts), "--max-new-tokens", "6", "--batch-size", "2",
+              "--samples", "3", "--eval-interval", "2", "--threads", "1", "--seed", "4", "--quiet", "--max-steps", "2")
+    ok("rlhf", str(chat_base_run), "--out", str(tmp_path / "clipped"), "--reward-clip", "1e-6", *common)
+    ok("rlhf", str(chat_base_run), "--out", str(tmp_path / "raw"), *common)
+    evals = {run: [r for r in map(json.loads, (tmp_path / run / "metrics.jsonl").read_text().splitlines())
+                   if r["kind"] == "eval"][-1] for run in ("clipped", "raw")}
+    assert evals["clipped"]["clipped"] == 1.0 and evals["raw"]["clipped"] == 0.0
+    config = json.loads((tmp_path / "clipped" / "config.json").read_text())
+    assert config["rlhf"]["reward_clip"] == 1e-6
 
 
 def test_prefs_writes_pairs_dpo_can_read(chat_base_run: Path, reward_run: Path, prompts: Path, tmp_path: Path):

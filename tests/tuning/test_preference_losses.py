@@ -6,10 +6,18 @@ import math
 
 import pytest
 import torch
+from torch.nn import functional as F
 
 from genlab.tuning.dpo import dpo_loss
 from genlab.tuning.reward import bradley_terry_loss
-from genlab.tuning.rl import AdaptiveKL, distinct_2, group_advantages, kl_per_sequence, rloo_advantages
+from genlab.tuning.rl import (
+    AdaptiveKL,
+    distinct_2,
+    group_advantages,
+    kl_per_sequence,
+    online_dpo_advantages,
+    rloo_advantages,
+)
 
 
 def sigmoid(x: float) -> float:
@@ -87,6 +95,32 @@ def test_on_a_toy_bandit_rloo_and_dpo_both_move_probability_to_the_preferred_tok
         p = float(torch.softmax(logits.detach(), -1)[1])
         # small β: the preferred token wins; large β: the policy stays near the reference (p ≈ 0.5)
         assert low < p <= high, (beta, p)
+
+
+def test_online_dpo_weights_give_the_soft_label_dpo_gradient_on_each_groups_best_and_worst_answer():
+    torch.manual_seed(0)
+    k, beta = 4, 0.7
+    scores = torch.tensor([0.1, 2.0, -1.0, 0.5, 3.0, 3.0, 1.0, -2.0, 1.0, 1.0, 1.0, 1.0])  # the last group: a tie
+    logits = torch.randn(12, requires_grad=True)  # stands for each answer's summed log-probability
+    reference = torch.randn(12)
+    weights = online_dpo_advantages(scores, logits.detach(), reference, k, beta)
+    (-(weights * logits).mean()).backward()
+    surrogate = logits.grad.clone()
+    logits.grad = None
+    best, worst = torch.tensor([1, 4]), torch.tensor([2, 7])
+    label = torch.sigmoid(scores[best] - scores[worst])  # the reward model's Bradley–Terry probability
+    margin = beta * ((logits[best] - reference[best]) - (logits[worst] - reference[worst]))
+    exact = -(label * F.logsigmoid(margin) + (1 - label) * F.logsigmoid(-margin)).sum() / 3
+    exact.backward()  # the tied group is a pair with no gradient: the mean runs over all three groups
+    assert torch.allclose(surrogate, logits.grad, atol=1e-6)
+    assert torch.equal(weights.view(3, k)[2], torch.zeros(k))
+    assert torch.allclose(weights.view(3, k).sum(dim=1), torch.zeros(3))
+    # the first of two equal best scores is the chosen one
+    assert float(weights[4]) != 0 and float(weights[5]) == 0
+    # at the margin the reward model asks for (β·m = r_best − r_worst) the pair pulls no more
+    policy = reference.clone()
+    policy[1] += (scores[1] - scores[2]) / beta
+    assert torch.allclose(online_dpo_advantages(scores, policy, reference, k, beta)[:4], torch.zeros(4), atol=1e-6)
 
 
 def test_adaptive_kl_moves_beta_toward_the_target():
