@@ -135,7 +135,9 @@ def main() -> None:
     ap.add_argument("--pretrain", type=float, default=300, help="CPU seconds of pretraining")
     ap.add_argument("--reward", type=float, default=120, help="CPU seconds for the reward model")
     ap.add_argument("--policy", type=float, default=180, help="CPU seconds per policy (RLOO, PPO, DPO)")
-    ap.add_argument("--pairs", type=int, default=6000)
+    ap.add_argument("--pairs", type=int, default=20_000, help="reward-model pairs (a positive review over a negative "
+                    "one); 6,000 overfit within the budget: 83 %% held-out pairwise accuracy against 87.6 %% with "
+                    "20,000, same base and budget")
     ap.add_argument("--samples", type=int, default=200, help="reviews sampled per policy for the table")
     ap.add_argument("--max-tokens", type=int, default=40)
     ap.add_argument("--betas", default="0.02,0.1,0.5", help="β values of the frontier (RLOO fixed β and DPO)")

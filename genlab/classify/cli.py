@@ -69,6 +69,10 @@ def _scratch(args: argparse.Namespace, texts: list[str]) -> tuple[Tokenizer, dic
     base.update(family=family, vocab_size=tokenizer.vocab_size)
     if family in ("bert", "gpt"):
         base["block_size"] = args.max_length or DEFAULT_MAX_LENGTH
+        if args.positions:
+            base["positions"] = args.positions
+    elif args.positions:
+        raise GenlabError(f"--positions is for a bert or gpt backbone, not {family}")
     return tokenizer, base
 
 
@@ -96,6 +100,8 @@ def train_cli(args: argparse.Namespace) -> int:
         tokenizer, backbone_config = source.tokenizer, dict(source.config["model"])
         if args.tokenizer:
             raise GenlabError("--tokenizer is for --init-from none (a pretrained run brings its own tokenizer)")
+        if args.positions:
+            raise GenlabError("--positions is for --init-from none (a pretrained run keeps its own)")
     else:
         source = None
         tokenizer, backbone_config = _scratch(args, train_data.texts)

@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--model", choices=["bert", "gpt", "rnn", "lstm", "gru"],
                    help="--init-from none: the backbone (default bert)")
     t.add_argument("--preset", help="--init-from none: backbone size (e.g. bert-tiny, gpt-tiny)")
+    t.add_argument("--positions", choices=["learned", "rope"],
+                   help="--init-from none, bert or gpt: position encoding (default learned; rope: rotary)")
     t.add_argument("--tokenizer", choices=["char", "word", "jamo", "bpe"],
                    help="--init-from none: tokenizer trained on the labelled texts (default char)")
     t.add_argument("--pooling", choices=["first", "last", "mean"],

@@ -94,7 +94,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--attention", choices=["bahdanau", "luong"], help="rnn-attn: attention type")
     s.add_argument("--teacher-forcing", type=nonneg_float, help="rnn-attn: teacher forcing ratio")
     s.add_argument("--positions", choices=["sinusoidal", "learned", "rope"],
-                   help="position encoding: transformer sinusoidal|learned; gpt learned (GPT-2, exportable)|rope")
+                   help="position encoding: transformer sinusoidal|learned; gpt learned (GPT-2, exportable)|rope; "
+                   "bert learned|rope")
     p.set_defaults(func=run)
 
 

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from genlab.errors import GenlabError
-from genlab.models.gpt import Block, GPTConfig, active_dropout
+from genlab.models.gpt import Block, GPTConfig, active_dropout, rope_tables
 from genlab.models.weights import load_weights, weights_path
 
 MASK_TOKEN = "<mask>"
@@ -37,8 +37,13 @@ class BertConfig:
     bias: bool = True
     tie_weights: bool = True
     activation: str = "gelu"  # the MLP's GELU, exact (GPT's blocks take it too)
+    #: "learned" (BERT's position table) or "rope" (rotary: each attention score sees how far apart two
+    #: tokens are, which an encoder without a causal mask has no other way to tell)
+    positions: str = "learned"
 
     def validate(self) -> None:
+        if self.positions not in ("learned", "rope"):
+            raise GenlabError(f"bert positions must be learned or rope, not {self.positions!r}")
         GPTConfig(**{f.name: getattr(self, f.name) for f in fields(GPTConfig) if hasattr(self, f.name)}).validate()
 
 
@@ -54,9 +59,15 @@ class BERT(nn.Module):
         self.vocab_size = config.vocab_size
         self.block_size = config.block_size
         blocks = GPTConfig(**{f.name: getattr(config, f.name) for f in fields(GPTConfig) if hasattr(config, f.name)})
+        layers = dict(wte=nn.Embedding(config.vocab_size, config.n_embd))  # token embedding
+        if config.positions == "learned":
+            layers["wpe"] = nn.Embedding(config.block_size, config.n_embd)  # position embedding
+        else:  # rotary: fixed angles, rebuilt from the config (not saved)
+            cos, sin = rope_tables(config.n_embd // config.n_head, config.block_size)
+            self.register_buffer("rope_cos", cos, persistent=False)
+            self.register_buffer("rope_sin", sin, persistent=False)
         self.transformer = nn.ModuleDict(dict(
-            wte=nn.Embedding(config.vocab_size, config.n_embd),  # token embedding
-            wpe=nn.Embedding(config.block_size, config.n_embd),  # position embedding
+            **layers,
             drop=nn.Dropout(config.dropout),
             h=nn.ModuleList([Block(blocks, causal=False) for _ in range(config.n_layer)]),
             ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
@@ -85,10 +96,15 @@ class BERT(nn.Module):
         if self.block_size < T:
             raise GenlabError(f"input of {T} tokens is longer than the model's {self.block_size} positions "
                               "(--block-size)")
-        x = self.transformer.wte(tokens) + self.transformer.wpe.weight[:T]  # (B, T, C)
+        x = self.transformer.wte(tokens)  # (B, T, C)
+        rope = None
+        if self.config.positions == "learned":
+            x = x + self.transformer.wpe.weight[:T]
+        else:
+            rope = (self.rope_cos[:T], self.rope_sin[:T])
         x = active_dropout(self.transformer.drop, x)
         for block in self.transformer.h:
-            x = block(x, key_mask=key_mask)
+            x = block(x, key_mask=key_mask, rope=rope)
         return self.transformer.ln_f(x)  # (B, T, C)
 
     def mlm_logits(self, hidden: torch.Tensor) -> torch.Tensor:

@@ -95,8 +95,9 @@ class LanguageModelTask:
                 continue
             if flag == "n_head" and self.family not in ("gpt", "bert"):
                 raise GenlabError("--n-head is for --model gpt (a recurrent layer has no heads)")
-            if flag in GPT_ONLY and self.family != "gpt":
-                raise GenlabError(f"--{flag.replace('_', '-')} is for --model gpt")
+            if flag in GPT_ONLY and self.family != "gpt" and not (flag == "positions" and self.family == "bert"):
+                raise GenlabError(f"--{flag.replace('_', '-')} is for --model gpt"
+                                  + (" or bert" if flag == "positions" else ""))
             if flag == "rnn_impl" and self.family in ("gpt", "bert"):
                 raise GenlabError("--rnn-impl is for --model rnn|lstm|gru")
             config["impl" if flag == "rnn_impl" else flag] = value

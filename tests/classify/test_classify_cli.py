@@ -85,6 +85,38 @@ def test_bert_eval_and_fill(bert_run: Path, capsys) -> None:
     assert_user_error(genlab("generate", str(bert_run), "--prompt", "가"), "BERT encoder")
 
 
+def test_a_rotary_bert_trains_fills_and_hands_its_weights_to_a_classifier(tmp_path: Path, bert_run: Path,
+                                                                         labels: Path, capsys) -> None:
+    run = tmp_path / "rope"
+    cli("prepare", "--corpus", str(bert_run.parent / "corpus.txt"), "--unit", "line", "--out", str(run), "--quiet")
+    cli("train", str(run), "--model", "bert", "--positions", "rope", "--n-layer", "1", "--n-head", "2", "--n-embd",
+        "32", "--block-size", "32", "--max-steps", "2", "--eval-interval", "2", "--eval-batches", "1", "--batch-size",
+        "4", "--seed", "1", "--quiet", "--threads", "1")
+    model, _, config = load_model(run)
+    assert config["model"]["positions"] == "rope" and not hasattr(model.transformer, "wpe")
+    capsys.readouterr()
+    cli("fill", str(run), "가나<mask> 라마", "--top-k", "2")
+    assert len(capsys.readouterr().out.strip().splitlines()) == 2
+    cls = tmp_path / "cls"
+    cli("classify", "train", str(cls), "--init-from", str(run), "--data", str(labels), "--max-steps", "1",
+        "--eval-interval", "1", "--lr", "0", "--quiet", "--threads", "1")
+    classifier, _, _ = load_classifier(cls, which="latest")
+    assert classifier.backbone.config.positions == "rope"
+    for name, tensor in classifier.backbone.state_dict().items():
+        assert torch.equal(tensor, model.state_dict()[name]), name
+    bad = genlab("train", str(run), "--model", "bert", "--positions", "sinusoidal", "--max-steps", "1", "--overwrite")
+    assert_user_error(bad, "bert positions must be learned or rope")
+    scratch = tmp_path / "scratch"
+    cli("classify", "train", str(scratch), "--init-from", "none", "--positions", "rope", "--data", str(labels),
+        "--max-steps", "1", "--eval-interval", "1", "--quiet", "--threads", "1")
+    assert load_classifier(scratch, which="latest")[0].backbone.config.positions == "rope"
+    cases = [(("--init-from", str(run), "--positions", "rope"), "--positions is for --init-from none"),
+             (("--init-from", "none", "--model", "lstm", "--positions", "rope"), "--positions is for a bert or gpt")]
+    for flags, message in cases:
+        proc = genlab("classify", "train", str(tmp_path / "x"), "--data", str(labels), *flags, "--max-steps", "1")
+        assert_user_error(proc, message)
+
+
 def test_classify_end_to_end_reaches_100_percent(tmp_path: Path, labels: Path, capsys) -> None:
     run = tmp_path / "cls"
     cli("classify", "train", str(run), "--init-from", "none", "--data", str(labels), "--max-steps", "60",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
+from genlab.errors import GenlabError
 from genlab.models.bert import BERT, BertConfig
 from genlab.models.gpt import GPT, GPTConfig
 from genlab.training.mlm_task import IGNORE, MASK_AS_MASK, MASK_AS_RANDOM, MASK_RATE, mask_tokens
@@ -33,6 +35,28 @@ def test_padding_mask_hides_padded_keys() -> None:
     mask = torch.tensor([[True] * 6 + [False] * 3])
     with torch.no_grad():
         assert torch.allclose(bert.hidden(x), bert.hidden(padded, mask)[:, :6], atol=1e-5)
+
+
+def test_a_rotary_bert_is_bidirectional_and_knows_the_order_of_its_tokens() -> None:
+    torch.manual_seed(0)
+    config = dict(vocab_size=30, block_size=16, n_layer=2, n_head=2, n_embd=16, dropout=0.0)
+    bert = BERT(BertConfig(**config, positions="rope")).eval()
+    assert not hasattr(bert.transformer, "wpe") and "rope_cos" not in bert.state_dict()
+    x = torch.randint(4, 30, (1, 10))
+    changed, swapped = x.clone(), x.clone()
+    changed[0, 7] = (x[0, 7] + 1 - 4) % 26 + 4
+    swapped[0, [2, 5]] = swapped[0, [5, 2]]
+    assert x[0, 2] != x[0, 5]
+    with torch.no_grad():
+        h = bert.hidden(x)
+        assert not torch.allclose(h[0, :7], bert.hidden(changed)[0, :7])  # earlier positions see the change
+        # with the positions, swapping two tokens changes what the others see (a bag of tokens would not)
+        assert not torch.allclose(h[0, 0], bert.hidden(swapped)[0, 0])
+        padded = torch.cat([x, torch.zeros(1, 3, dtype=torch.long)], dim=1)
+        key_mask = torch.tensor([[True] * 10 + [False] * 3])
+        assert torch.allclose(h, bert.hidden(padded, key_mask)[:, :10], atol=1e-5)
+    with pytest.raises(GenlabError, match="bert positions must be learned or rope"):
+        BERT(BertConfig(**config, positions="sinusoidal"))
 
 
 def test_masking_proportions_and_labels_only_at_masked_positions() -> None:
