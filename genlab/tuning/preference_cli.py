@@ -29,6 +29,10 @@ from genlab.tuning.sequences import Renderer
 PREFERENCE_DEFAULTS: dict[str, Any] = {"batch_size": 16, "lr": 5e-4, "min_lr": 5e-5, "warmup_steps": 20,
                                        "max_steps": 500, "lr_decay_steps": 500, "eval_interval": 100,
                                        "eval_batches": 10, "weight_decay": 0.0}
+#: DPO moves the whole policy, not a fresh head: at the reward model's 5e-4 it overfitted its pairs within
+#: 120 CPU-s on NSMC (validation margins of ~10 nats, KL to the reference 8–10 nats whatever β from 0.5
+#: to 4); at 1e-4 it reached 91.5 % judged-positive reviews at a KL of 4.8
+DPO_DEFAULTS: dict[str, Any] = {**PREFERENCE_DEFAULTS, "lr": 1e-4, "min_lr": 1e-5}
 
 
 def source_run(path: Path, families: tuple[str, ...], verb: str) -> tuple[dict[str, Any], Tokenizer]:
@@ -159,7 +163,7 @@ def dpo_cli(args: argparse.Namespace) -> int:
     task = DPOTask(model_config["family"], Renderer(tokenizer, has_template(config)), train, val,
                    int(model_config["block_size"]), args.beta, build, info)
     print(f"DPO on {policy} (β {args.beta}): {len(train):,} training pairs, {len(val):,} held out")
-    result = fit(task, train_config(args, out, PREFERENCE_DEFAULTS), out, model_config, resume=args.resume,
+    result = fit(task, train_config(args, out, DPO_DEFAULTS), out, model_config, resume=args.resume,
                  progress=not args.quiet)
     print(f"trained with DPO: {result.steps:,} steps in {result.elapsed:.1f} s ({result.stopped})")
     if math.isfinite(result.last_val_loss):

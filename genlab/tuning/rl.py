@@ -11,7 +11,7 @@ reference is the policy as it was at the start, frozen; the KL "leash" keeps the
 into text the reward model scores well but nobody would write (reward hacking). An adaptive
 controller moves β so the KL per answer tracks a target (default 6 nats).
 
-Two ways to turn R into a gradient:
+Three ways to turn the scores into a gradient:
 
 - **RLOO** (REINFORCE leave-one-out, Ahmadian et al. 2024): each answer's advantage is its R minus the
   mean R of the other ``K − 1`` answers to the same prompt (the advantages of a group sum to zero),
