@@ -25,8 +25,8 @@ from genlab.tokens import TokenStore, WindowReader
 #: flag name → model config field, for the flags that shape a language model
 MODEL_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "dropout", "tie_weights", "rnn_impl", "positions",
                "qk_norm", "activation")
-#: flags that shape only a GPT (positions, attention, MLP)
-GPT_ONLY = ("positions", "qk_norm", "activation")
+#: flags that shape only some Transformers (positions, attention, MLP) → the families they are for
+TRANSFORMER_FLAGS = {"positions": ("gpt", "bert"), "qk_norm": ("gpt",), "activation": ("gpt",)}
 RECURRENT = ("rnn", "lstm", "gru")
 
 
@@ -95,9 +95,8 @@ class LanguageModelTask:
                 continue
             if flag == "n_head" and self.family not in ("gpt", "bert"):
                 raise GenlabError("--n-head is for --model gpt (a recurrent layer has no heads)")
-            if flag in GPT_ONLY and self.family != "gpt" and not (flag == "positions" and self.family == "bert"):
-                raise GenlabError(f"--{flag.replace('_', '-')} is for --model gpt"
-                                  + (" or bert" if flag == "positions" else ""))
+            if self.family not in TRANSFORMER_FLAGS.get(flag, (self.family,)):
+                raise GenlabError(f"--{flag.replace('_', '-')} is for --model {' or '.join(TRANSFORMER_FLAGS[flag])}")
             if flag == "rnn_impl" and self.family in ("gpt", "bert"):
                 raise GenlabError("--rnn-impl is for --model rnn|lstm|gru")
             config["impl" if flag == "rnn_impl" else flag] = value

@@ -203,15 +203,14 @@ def rlhf_cli(args: argparse.Namespace) -> int:
         val = [prompts[i] for i in sorted(order[:n_val])]
         train = [prompts[i] for i in sorted(order[n_val:])]
     prepare_out(out, policy, args, tokenizer)
-    target_kl = None if args.algo == "online-dpo" else args.target_kl or None  # online DPO's β stays DPO's
-    settings = RLSettings(algo=args.algo, beta=args.beta, target_kl=target_kl, samples=args.samples,
+    settings = RLSettings(algo=args.algo, beta=args.beta, target_kl=args.target_kl or None, samples=args.samples,
                           max_new_tokens=args.max_new_tokens, temperature=args.sample_temperature,
                           ppo_epochs=args.ppo_epochs, reward_clip=args.reward_clip or None)
     model_config = dict(config["model"])
     info = {"init_from": {"run": str(policy), "family": model_config["family"]},
             "chat_template": config.get("chat_template"),
             "rlhf": {"algo": args.algo, "reward": str(reward), "prompts": args.prompts, "beta": args.beta,
-                     "target_kl": target_kl, "reward_clip": args.reward_clip or None, "samples": args.samples,
+                     "target_kl": settings.target_kl, "reward_clip": settings.reward_clip, "samples": args.samples,
                      "max_new_tokens": args.max_new_tokens}}
 
     def build(cfg: dict[str, Any]):

@@ -169,6 +169,10 @@ class RLSettings:
     clip: float = 0.2
     reward_clip: float | None = None  # reward model scores clamped to ±this before the KL penalty; None: raw
 
+    def __post_init__(self) -> None:
+        if self.algo == "online-dpo":
+            self.target_kl = None  # DPO's β is the leash; no controller moves it
+
 
 class RLTask:
     """The :class:`genlab.training.task.TrainTask` for RLOO and PPO; ``batch`` is the sampling phase."""
@@ -182,8 +186,6 @@ class RLTask:
             raise GenlabError(f"--algo must be one of {', '.join(ALGORITHMS)}")
         if settings.samples < 2:
             raise GenlabError("--samples must be ≥ 2 (each answer is judged against the other answers to its prompt)")
-        if settings.algo == "online-dpo":
-            settings.target_kl = None  # DPO's β is the leash; no controller moves it
         self.family = family
         self.renderer, self.reward_renderer = renderer, reward_renderer
         self.prompts = prompts
