@@ -59,6 +59,8 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
+    p.add_argument("--min-lr", type=float, help="where the cosine ends (default: the preset's, or --lr / 10)")
+    p.add_argument("--embed-lr-scale", type=float, help="the embeddings' learning rate as a multiple of --lr")
     p.add_argument("--block-size", type=int)
     p.add_argument("--n-layer", type=positive_int)
     p.add_argument("--n-head", type=positive_int)
@@ -129,6 +131,10 @@ def main() -> int:
             train[flag] = getattr(args, flag)
             if flag == "lr":
                 train["min_lr"] = args.lr / 10
+    if args.min_lr is not None:
+        train["min_lr"] = args.min_lr
+    if args.embed_lr_scale is not None:
+        train["embed_lr_scale"] = args.embed_lr_scale
     cfg = TrainConfig(**{**train, "time_budget": args.budget, "budget_clock": "cpu", "threads": args.threads,
                          "device": "cpu", "seed": args.seed})
     options = {k: model.get(k) for k in ("n_layer", "n_head", "n_embd", "block_size", "positions", "qk_norm",
@@ -158,7 +164,8 @@ def main() -> int:
                       "gpt_sliding_bits_per_char": round(sliding.bits_per_char, 4), "sliding_stride": block // 2,
                       "gpt_beats_ngram_sliding": beats_sliding, "gpt_steps": result.steps,
                       "gpt_cpu_s": round(result.elapsed, 1), "gpt_wall_s": round(wall, 1), "preset": args.preset,
-                      "batch_size": cfg.batch_size, "lr": cfg.lr, "optimizer": cfg.optimizer,
+                      "batch_size": cfg.batch_size, "lr": cfg.lr, "embed_lr_scale": cfg.embed_lr_scale,
+                      "optimizer": cfg.optimizer,
                       "dtype": config["runtime"]["dtype"], "grad_accum": cfg.grad_accum, **options,
                       "vocab_size": store.vocab_size, "test_characters": chars, "threads": args.threads,
                       "gpt_beats_ngram": beats, "load_before": load}))

@@ -30,6 +30,10 @@ class TrainConfig:
     #: follows exactly the curve a run of 2N steps would have (as nanoGPT's lr_decay_iters).
     lr_decay_steps: int = 2000
     weight_decay: float = 0.1  # AdamW, decoupled; only on weight matrices (see training.optim)
+    #: the token embeddings' learning rate (and a tied head's) as a multiple of --lr: a row of a large
+    #: vocabulary's embedding is only updated when its token occurs, so rare tokens learn slowly at
+    #: the rate that suits the hidden matrices (see training.optim)
+    embed_lr_scale: float = 1.0
     #: adamw, or muon (Muon for the hidden weight matrices, AdamW for embeddings, head, biases and gains)
     optimizer: str = "adamw"
     beta1: float = 0.9
@@ -67,6 +71,8 @@ class TrainConfig:
             raise GenlabError("--optimizer must be adamw or muon")
         if sum(getattr(self, f) is not None for f in STOP_FIELDS) != 1:
             raise GenlabError("give exactly one of --max-steps, --epochs, --time-budget")
+        if not self.embed_lr_scale > 0:
+            raise GenlabError("--embed-lr-scale must be > 0")
         if self.lr_decay_steps < 1:
             raise GenlabError("--lr-decay-steps must be ≥ 1")
         if self.epochs is not None and self.epochs <= 0:

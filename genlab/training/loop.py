@@ -406,7 +406,8 @@ def auto_dtype(task: TrainTask, cfg: TrainConfig, model: nn.Module, path: Path, 
         return task.loss(probe, to_device(task.batch("train", cfg.micro_batch, rng), device))
 
     def make_optimizer(probe: nn.Module) -> torch.optim.Optimizer:
-        return build_optimizer(probe, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device, cfg.optimizer)
+        return build_optimizer(probe, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device, cfg.optimizer,
+                               cfg.embed_lr_scale)
 
     return choose(model, make_optimizer, step_loss, device)
 
@@ -428,7 +429,8 @@ def _fit(task: TrainTask, cfg: TrainConfig, path: Path, model_config: dict[str, 
     if not cfg.compile:
         skip_compiler_import()  # ~70 MB of torch.compile that an uncompiled run never uses
     model = task.build_model(model_config).to(device)
-    optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device, cfg.optimizer)
+    optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device, cfg.optimizer,
+                                cfg.embed_lr_scale)
     dtype = (auto_dtype(task, cfg, model, path, resume, ranks, device) if cfg.dtype == "auto"
              else resolve_dtype(cfg.dtype, device, warn=ranks.main))
     scaler = torch.amp.GradScaler(device.split(":")[0]) if dtype == "float16" else None

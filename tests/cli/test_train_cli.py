@@ -82,8 +82,19 @@ def test_resume_with_larger_max_steps_continues_to_the_new_end(run, capsys):
     assert max(steps) == 8 and json.load(open(os.path.join(run, "config.json")))["train"]["max_steps"] == 8
 
 
+def test_embed_lr_scale_is_recorded_and_cannot_change_on_resume(run, capsys):
+    assert main(["train", run, "--model", "gpt", "--max-steps", "2", "--embed-lr-scale", "3", *TINY]) == 0
+    assert json.load(open(os.path.join(run, "config.json")))["train"]["embed_lr_scale"] == 3.0
+    assert main(["train", run, "--model", "gpt", "--resume", "--max-steps", "3", "--embed-lr-scale", "2",
+                 "--quiet", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "--embed-lr-scale 2 differs from the run's (3)" in err and err.count("\n") == 1
+    assert main(["train", run, "--model", "gpt", "--resume", "--max-steps", "3", "--quiet", "--device", "cpu"]) == 0
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--model", "lstm", "--n-head", "2", "--max-steps", "1"], "--n-head is for --model gpt"),
+    (["--model", "gpt", "--embed-lr-scale", "0", "--max-steps", "1"], "--embed-lr-scale must be > 0"),
     (["--model", "gpt", "--preset", "lstm-tiny", "--max-steps", "1"], "is a lstm model"),
     (["--model", "gpt", "--preset", "gpt-huge", "--max-steps", "1"], "unknown preset"),
     (["--model", "gpt", "--n-embd", "15", "--n-head", "4", "--max-steps", "1"], "divisible"),

@@ -19,7 +19,7 @@ from genlab.tokens import PrepareConfig, prepare
 from genlab.training.config import TrainConfig, resolve
 from genlab.training.lm_task import LanguageModelTask
 from genlab.training.loop import fit, forward_backward, optimizer_step
-from genlab.training.optim import build_optimizer, param_groups
+from genlab.training.optim import build_optimizer, param_groups, set_learning_rate
 from genlab.training.schedule import learning_rate, step_progress
 from genlab.training.task import BEST_WEIGHTS, LATEST_WEIGHTS, TRAIN_STATE
 
@@ -92,6 +92,39 @@ def test_weight_decay_only_on_weight_matrices(run):
                for p in other["params"])
     assert len(decay["params"]) + len(other["params"]) == len(list(model.parameters()))
     assert other["weight_decay"] == 0.0
+
+
+def test_embed_lr_scale_gives_the_embeddings_a_group_of_their_own_with_that_multiple_of_the_rate(run):
+    task, mc = task_and_config(run)
+    model = task.build_model(mc)
+    assert len(param_groups(model, 0.1)) == 2  # unscaled: the layout older optimizer states were saved in
+    decay, other, embed = param_groups(model, 0.1, embed_lr_scale=3.0)
+    assert embed["lr_scale"] == 3.0 and embed["weight_decay"] == 0.0
+    assert {id(p) for p in embed["params"]} == {id(model.transformer.wte.weight), id(model.transformer.wpe.weight)}
+    assert len(decay["params"]) + len(other["params"]) + len(embed["params"]) == len(list(model.parameters()))
+    for kind in ("adamw", "muon"):
+        opt = build_optimizer(model, 1e-3, 0.1, (0.9, 0.99), "cpu", kind, embed_lr_scale=3.0)
+        set_learning_rate(opt, 2e-3)
+        rates = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+        assert rates[id(model.transformer.wte.weight)] == pytest.approx(6e-3)  # the tied head's too
+        assert rates[id(model.transformer.h[0].attn.c_attn.weight)] == pytest.approx(2e-3)
+        assert rates[id(model.transformer.ln_f.weight)] == pytest.approx(2e-3)
+
+
+def test_resume_is_exact_with_a_scaled_embedding_rate(run, tmp_path):
+    import shutil
+
+    split = tmp_path / "split"
+    shutil.copytree(run, split)
+    task, mc = task_and_config(run)
+    fit(task, config(max_steps=6, embed_lr_scale=4.0), run, mc, progress=False)
+    task, mc = task_and_config(split)
+    fit(task, config(max_steps=3, embed_lr_scale=4.0), split, mc, progress=False)
+    fit(LanguageModelTask(split, "gpt"), config(max_steps=6, embed_lr_scale=4.0), split, mc, resume=True,
+        progress=False)
+    assert train_losses(split) == train_losses(run)
+    with pytest.raises(GenlabError, match="--embed-lr-scale"):
+        TrainConfig(max_steps=1, embed_lr_scale=0.0).validate()
 
 
 def test_flags_override_preset_which_overrides_defaults():
