@@ -61,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "not --max-steps, so --resume with a larger --max-steps follows the same curve)")
     n.add_argument("--weight-decay", type=nonneg_float)
     n.add_argument("--embed-lr-scale", type=nonneg_float,
-                   help="the token embeddings' (and a tied head's) learning rate as a multiple of --lr (default 1; "
+                   help="the embeddings' (and a tied head's) learning rate as a multiple of --lr (default 1; "
                    "rare tokens of a large vocabulary learn faster with more)")
     n.add_argument("--clip", type=nonneg_float, help="clip the global gradient norm (0 disables)")
     stop = n.add_mutually_exclusive_group()

@@ -30,9 +30,9 @@ class TrainConfig:
     #: follows exactly the curve a run of 2N steps would have (as nanoGPT's lr_decay_iters).
     lr_decay_steps: int = 2000
     weight_decay: float = 0.1  # AdamW, decoupled; only on weight matrices (see training.optim)
-    #: the token embeddings' learning rate (and a tied head's) as a multiple of --lr: a row of a large
-    #: vocabulary's embedding is only updated when its token occurs, so rare tokens learn slowly at
-    #: the rate that suits the hidden matrices (see training.optim)
+    #: the embeddings' learning rate (token and learned-position tables, and a tied head) as a multiple of
+    #: --lr: a row of a large vocabulary's embedding is only updated when its token occurs, so rare tokens
+    #: learn slowly at the rate that suits the hidden matrices (see training.optim)
     embed_lr_scale: float = 1.0
     #: adamw, or muon (Muon for the hidden weight matrices, AdamW for embeddings, head, biases and gains)
     optimizer: str = "adamw"
