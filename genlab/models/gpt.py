@@ -151,6 +151,14 @@ def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tenso
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).type_as(x)
 
 
+def heads_after_positions(angles: torch.Tensor) -> torch.Tensor:
+    """Rotary cos or sin shaped for ``(B, nh, T, hs/2)`` — ``(T, hs/2)`` or ``(B, 1, T, hs/2)`` — reshaped
+    (a view) to broadcast over ``(B, T, 2, nh, hs/2)``: queries and keys turned in one call."""
+    if angles.dim() == 4:
+        angles = angles.squeeze(1)  # (B, T, hs/2)
+    return angles[..., None, None, :]
+
+
 def single_query_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """softmax(q·kᵀ/√d)·v for one query per head, ``(B, nh, 1, hs)`` against ``(B, nh, L, hs)``.
 
@@ -190,14 +198,18 @@ class CausalSelfAttention(nn.Module):
                 rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """``rope``: the (cos, sin) of each query's position, broadcastable to ``(B, nh, T, hs / 2)``."""
         B, T, C = x.shape
-        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
-        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
-        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
-        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
-        if self.qk_norm:
-            q, k = F.rms_norm(q, (q.shape[-1],)), F.rms_norm(k, (k.shape[-1],))
-        if rope is not None:  # keys are turned before they are cached: a cached key keeps its position
-            q, k = rotate(q, *rope), rotate(k, *rope)
+        hs = C // self.n_head
+        qkv = self.c_attn(x).view(B, T, 3, self.n_head, hs)  # q, k and v of every head
+        v = qkv[:, :, 2].transpose(1, 2)  # (B, nh, T, hs)
+        if self.qk_norm or rope is not None:  # q and k side by side: one kernel each serves both
+            qk = qkv[:, :, :2]  # (B, T, 2, nh, hs)
+            if self.qk_norm:
+                qk = F.rms_norm(qk, (hs,))
+            if rope is not None:  # keys are turned before they are cached: a cached key keeps its position
+                qk = rotate(qk, *(heads_after_positions(t) for t in rope))
+            q, k = qk.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, nh, T, hs)
+        else:
+            q, k = qkv[:, :, 0].transpose(1, 2), qkv[:, :, 1].transpose(1, 2)  # (B, nh, T, hs)
         dropout = self.dropout if self.training else 0.0
         if isinstance(cache, SlotCache):
             y = self._slot_attention(q, k, v, cache, layer)

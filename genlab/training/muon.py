@@ -34,9 +34,15 @@ def orthogonalise(matrix: torch.Tensor, steps: int = 5, eps: float = 1e-7) -> to
     if not wide:  # iterate on the smaller Gram matrix
         x = x.mT
     x = x / x.norm(dim=(-2, -1), keepdim=True).clamp(min=eps)  # spectral norm ≤ Frobenius norm ≤ 1
-    for _ in range(steps):
-        gram = x @ x.mT
-        x = a * x + (b * gram + c * gram @ gram) @ x
+    flat = x.dim() == 2
+    if flat:
+        x = x.unsqueeze(0)
+    for _ in range(steps):  # three kernels an iteration: the scalings ride in baddbmm's beta and alpha
+        gram = torch.bmm(x, x.mT)
+        poly = torch.baddbmm(gram, gram, gram, beta=b, alpha=c)  # b·G + c·G²
+        x = torch.baddbmm(x, poly, x, beta=a)  # a·X + (b·G + c·G²)·X
+    if flat:
+        x = x.squeeze(0)
     return (x if wide else x.mT).to(matrix.dtype)
 
 
@@ -63,7 +69,7 @@ class Muon(torch.optim.Optimizer):
                 grads = [p.grad for p in params]
                 bufs = [self._momentum(p) for p in params]
                 torch._foreach_lerp_(bufs, grads, 1 - beta)
-                ahead = torch.stack([g.lerp(m, beta) for g, m in zip(grads, bufs)])  # Nesterov: one step ahead
+                ahead = torch.stack(torch._foreach_lerp(grads, bufs, beta))  # Nesterov: one step ahead
                 updates = orthogonalise(ahead, group["ns_steps"]).unbind(0)
                 torch._foreach_mul_(params, 1 - lr * decay)
                 torch._foreach_add_(params, updates, alpha=-lr * 0.2 * math.sqrt(max(params[0].shape)))
