@@ -61,6 +61,7 @@ def main() -> int:
     p.add_argument("--lr", type=float)
     p.add_argument("--min-lr", type=float, help="where the cosine ends (default: the preset's, or --lr / 10)")
     p.add_argument("--embed-lr-scale", type=float, help="the embeddings' learning rate as a multiple of --lr")
+    p.add_argument("--scalar-lr-scale", type=float, help="the gains' and biases' learning rate as a multiple of --lr")
     p.add_argument("--block-size", type=int)
     p.add_argument("--n-layer", type=positive_int)
     p.add_argument("--n-head", type=positive_int)
@@ -135,6 +136,8 @@ def main() -> int:
         train["min_lr"] = args.min_lr
     if args.embed_lr_scale is not None:
         train["embed_lr_scale"] = args.embed_lr_scale
+    if args.scalar_lr_scale is not None:
+        train["scalar_lr_scale"] = args.scalar_lr_scale
     cfg = TrainConfig(**{**train, "time_budget": args.budget, "budget_clock": "cpu", "threads": args.threads,
                          "device": "cpu", "seed": args.seed})
     options = {k: model.get(k) for k in ("n_layer", "n_head", "n_embd", "block_size", "positions", "qk_norm",
@@ -165,6 +168,7 @@ def main() -> int:
                       "gpt_beats_ngram_sliding": beats_sliding, "gpt_steps": result.steps,
                       "gpt_cpu_s": round(result.elapsed, 1), "gpt_wall_s": round(wall, 1), "preset": args.preset,
                       "batch_size": cfg.batch_size, "lr": cfg.lr, "embed_lr_scale": cfg.embed_lr_scale,
+                      "scalar_lr_scale": cfg.scalar_lr_scale,
                       "optimizer": cfg.optimizer,
                       "dtype": config["runtime"]["dtype"], "grad_accum": cfg.grad_accum, **options,
                       "vocab_size": store.vocab_size, "test_characters": chars, "threads": args.threads,

@@ -63,6 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     n.add_argument("--embed-lr-scale", type=nonneg_float,
                    help="the embeddings' (and a tied head's) learning rate as a multiple of --lr (default 1; "
                    "rare tokens of a large vocabulary learn faster with more)")
+    n.add_argument("--scalar-lr-scale", type=nonneg_float,
+                   help="the LayerNorm gains' and biases' learning rate as a multiple of --lr (default 1)")
     n.add_argument("--clip", type=nonneg_float, help="clip the global gradient norm (0 disables)")
     stop = n.add_mutually_exclusive_group()
     stop.add_argument("--max-steps", type=positive_int)

@@ -34,6 +34,9 @@ class TrainConfig:
     #: --lr: a row of a large vocabulary's embedding is only updated when its token occurs, so rare tokens
     #: learn slowly at the rate that suits the hidden matrices (see training.optim)
     embed_lr_scale: float = 1.0
+    #: the same for the vectors: LayerNorm gains and biases (under Muon, everything AdamW updates but the
+    #: head and the embeddings); a gain scales a whole feature, and at the matrices' rate it moves slowly
+    scalar_lr_scale: float = 1.0
     #: adamw, or muon (Muon for the hidden weight matrices, AdamW for embeddings, head, biases and gains)
     optimizer: str = "adamw"
     beta1: float = 0.9
@@ -73,6 +76,8 @@ class TrainConfig:
             raise GenlabError("give exactly one of --max-steps, --epochs, --time-budget")
         if not self.embed_lr_scale > 0:
             raise GenlabError("--embed-lr-scale must be > 0")
+        if not self.scalar_lr_scale > 0:
+            raise GenlabError("--scalar-lr-scale must be > 0")
         if self.lr_decay_steps < 1:
             raise GenlabError("--lr-decay-steps must be ≥ 1")
         if self.epochs is not None and self.epochs <= 0:

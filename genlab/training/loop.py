@@ -407,7 +407,7 @@ def auto_dtype(task: TrainTask, cfg: TrainConfig, model: nn.Module, path: Path, 
 
     def make_optimizer(probe: nn.Module) -> torch.optim.Optimizer:
         return build_optimizer(probe, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device, cfg.optimizer,
-                               cfg.embed_lr_scale)
+                               cfg.embed_lr_scale, cfg.scalar_lr_scale)
 
     return choose(model, make_optimizer, step_loss, device)
 
@@ -430,7 +430,7 @@ def _fit(task: TrainTask, cfg: TrainConfig, path: Path, model_config: dict[str, 
         skip_compiler_import()  # ~70 MB of torch.compile that an uncompiled run never uses
     model = task.build_model(model_config).to(device)
     optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device, cfg.optimizer,
-                                cfg.embed_lr_scale)
+                                cfg.embed_lr_scale, cfg.scalar_lr_scale)
     dtype = (auto_dtype(task, cfg, model, path, resume, ranks, device) if cfg.dtype == "auto"
              else resolve_dtype(cfg.dtype, device, warn=ranks.main))
     scaler = torch.amp.GradScaler(device.split(":")[0]) if dtype == "float16" else None

@@ -15,6 +15,10 @@ with a large vocabulary most rows get few, small updates. Measured on Korean rev
 2,292 of them; ``benchmarks/korean_lm.py``, the 4-layer rotary GPT, tied head, Muon 3e-3, 300 CPU-s on
 one thread, validation loss at step 500): 3.019 with K = 1, 3.005 with K = 3, 3.012 with K = 10;
 on a second seed 2.985 with K = 1 and 2.966 with K = 3 (docs/speed.md).
+
+``--scalar-lr-scale K`` does the same for the vectors: LayerNorm gains and biases. A gain scales a
+whole feature of every position, so one entry carries as much as a row of a matrix; at the matrices'
+rate it moves slowly.
 """
 
 from __future__ import annotations
@@ -26,11 +30,13 @@ from torch import nn
 FUSED_DEVICES = ("cpu", "cuda", "mps", "xpu")
 
 
-def param_groups(model: nn.Module, weight_decay: float, embed_lr_scale: float = 1.0) -> list[dict]:
+def param_groups(model: nn.Module, weight_decay: float, embed_lr_scale: float = 1.0,
+                 scalar_lr_scale: float = 1.0) -> list[dict]:
     """Two groups: weight matrices (decayed) and everything else (not), each parameter once; with
-    ``embed_lr_scale`` ≠ 1 the embeddings (undecayed) form a third group whose rate is that multiple of the
-    others' (``lr_scale``, which :func:`set_learning_rate` applies). Only then, so optimizer states saved
-    with two groups still load."""
+    ``embed_lr_scale`` ≠ 1 the embeddings (undecayed) form a group whose rate is that multiple of the
+    others' (``lr_scale``, which :func:`set_learning_rate` applies), and with ``scalar_lr_scale`` ≠ 1 the
+    other undecayed vectors (gains, biases) one of theirs. Only then, so optimizer states saved with two
+    groups still load."""
     no_decay: set[int] = set()
     embeddings: set[int] = set()
     for module in model.modules():
@@ -38,18 +44,22 @@ def param_groups(model: nn.Module, weight_decay: float, embed_lr_scale: float = 
             no_decay.update(id(p) for p in module.parameters(recurse=False))
         if isinstance(module, nn.Embedding) and embed_lr_scale != 1.0:
             embeddings.update(id(p) for p in module.parameters(recurse=False))
-    decay, embed, other = [], [], []
+    decay, embed, other, scalars = [], [], [], []
     for p in model.parameters():  # parameters() already yields a tied tensor once
         if not p.requires_grad:
             continue
         if id(p) in embeddings:
             embed.append(p)
+        elif p.dim() >= 2 and id(p) not in no_decay:
+            decay.append(p)
         else:
-            (decay if p.dim() >= 2 and id(p) not in no_decay else other).append(p)
+            (scalars if p.dim() < 2 and scalar_lr_scale != 1.0 else other).append(p)
     groups = [{"params": decay, "weight_decay": weight_decay, "name": "decay"},
               {"params": other, "weight_decay": 0.0, "name": "no_decay"}]
     if embed:
         groups.append({"params": embed, "weight_decay": 0.0, "name": "embeddings", "lr_scale": embed_lr_scale})
+    if scalars:
+        groups.append({"params": scalars, "weight_decay": 0.0, "name": "scalars", "lr_scale": scalar_lr_scale})
     return groups
 
 
@@ -57,14 +67,15 @@ OPTIMIZERS = ("adamw", "muon")
 
 
 def build_optimizer(model: nn.Module, lr: float, weight_decay: float, betas: tuple[float, float],
-                    device: str, kind: str = "adamw", embed_lr_scale: float = 1.0) -> torch.optim.Optimizer:
+                    device: str, kind: str = "adamw", embed_lr_scale: float = 1.0,
+                    scalar_lr_scale: float = 1.0) -> torch.optim.Optimizer:
     """AdamW over :func:`param_groups` (the fused kernel where the device has one), or :class:`MuonAdamW`.
 
     Fused AdamW updates every tensor in one kernel. Measured on a 2-core CPU for the 0.8M-parameter
     ``gpt-tiny``: 0.6 ms per step, against 7.9 ms for the ``foreach`` and 56 ms for the per-tensor
     implementation — a tenth of nanoGPT's whole step time on that machine.
     """
-    groups = param_groups(model, weight_decay, embed_lr_scale)
+    groups = param_groups(model, weight_decay, embed_lr_scale, scalar_lr_scale)
     if kind == "muon":  # the output head is a classifier over the vocabulary, not a hidden map: AdamW's
         from genlab.training.muon import Muon
 

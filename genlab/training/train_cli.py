@@ -71,10 +71,12 @@ def train_cli(args: argparse.Namespace) -> int:
                 raise GenlabError(f"--{flag.replace('_', '-')} {value} differs from the run's model "
                                   f"({model_config[flag]}); drop it to resume, or train a new run")
         cfg = resolve(args, saved.get("train"))
-        before = float((saved.get("train") or {}).get("embed_lr_scale", 1.0))
-        if cfg.embed_lr_scale != before:  # the optimizer's saved groups carry the run's own multiple
-            raise GenlabError(f"--embed-lr-scale {cfg.embed_lr_scale:g} differs from the run's ({before:g}): its "
-                              "optimizer state was saved with that; drop the flag to resume, or train a new run")
+        for field in ("embed_lr_scale", "scalar_lr_scale"):  # the optimizer's saved groups carry the run's own
+            before, now = float((saved.get("train") or {}).get(field, 1.0)), getattr(cfg, field)
+            if now != before:
+                flag = "--" + field.replace("_", "-")
+                raise GenlabError(f"{flag} {now:g} differs from the run's ({before:g}): its optimizer state was "
+                                  "saved with that; drop the flag to resume, or train a new run")
         preset = saved.get("preset")
     else:
         if (path / TRAIN_STATE).is_file() and not getattr(args, "overwrite", False):

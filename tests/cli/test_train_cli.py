@@ -89,12 +89,17 @@ def test_embed_lr_scale_is_recorded_and_cannot_change_on_resume(run, capsys):
                  "--quiet", "--device", "cpu"]) == 2
     err = capsys.readouterr().err
     assert "--embed-lr-scale 2 differs from the run's (3)" in err and err.count("\n") == 1
+    assert main(["train", run, "--model", "gpt", "--resume", "--max-steps", "3", "--scalar-lr-scale", "4",
+                 "--quiet", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "--scalar-lr-scale 4 differs from the run's (1)" in err and err.count("\n") == 1
     assert main(["train", run, "--model", "gpt", "--resume", "--max-steps", "3", "--quiet", "--device", "cpu"]) == 0
 
 
 @pytest.mark.parametrize("argv, message", [
     (["--model", "lstm", "--n-head", "2", "--max-steps", "1"], "--n-head is for --model gpt"),
     (["--model", "gpt", "--embed-lr-scale", "0", "--max-steps", "1"], "--embed-lr-scale must be > 0"),
+    (["--model", "gpt", "--scalar-lr-scale", "0", "--max-steps", "1"], "--scalar-lr-scale must be > 0"),
     (["--model", "gpt", "--preset", "lstm-tiny", "--max-steps", "1"], "is a lstm model"),
     (["--model", "gpt", "--preset", "gpt-huge", "--max-steps", "1"], "unknown preset"),
     (["--model", "gpt", "--n-embd", "15", "--n-head", "4", "--max-steps", "1"], "divisible"),

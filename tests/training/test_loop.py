@@ -111,6 +111,28 @@ def test_embed_lr_scale_gives_the_embeddings_a_group_of_their_own_with_that_mult
         assert rates[id(model.transformer.ln_f.weight)] == pytest.approx(2e-3)
 
 
+def test_scalar_lr_scale_gives_gains_and_biases_a_group_of_their_own(run):
+    task, mc = task_and_config(run)
+    model = task.build_model(mc)
+    names = {id(p): n for n, p in model.named_parameters()}
+    groups = param_groups(model, 0.1, embed_lr_scale=3.0, scalar_lr_scale=5.0)
+    decay, other, embed, scalars = groups
+    assert other["params"] == [] and scalars["lr_scale"] == 5.0 and scalars["weight_decay"] == 0.0
+    assert {names[id(p)] for p in scalars["params"]} == {n for n, p in model.named_parameters() if p.dim() == 1}
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    _, other, scalars = param_groups(model, 0.1, scalar_lr_scale=2.0)  # the embeddings stay unscaled
+    assert {id(p) for p in other["params"]} == {id(model.transformer.wte.weight), id(model.transformer.wpe.weight)}
+    for kind in ("adamw", "muon"):
+        opt = build_optimizer(model, 1e-3, 0.1, (0.9, 0.99), "cpu", kind, scalar_lr_scale=5.0)
+        set_learning_rate(opt, 2e-3)
+        rates = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+        assert rates[id(model.transformer.ln_f.weight)] == pytest.approx(1e-2)
+        assert rates[id(model.transformer.wte.weight)] == pytest.approx(2e-3)
+        assert rates[id(model.transformer.h[0].attn.c_attn.weight)] == pytest.approx(2e-3)
+    with pytest.raises(GenlabError, match="--scalar-lr-scale"):
+        TrainConfig(max_steps=1, scalar_lr_scale=-1.0).validate()
+
+
 def test_resume_is_exact_with_a_scaled_embedding_rate(run, tmp_path):
     import shutil
 
