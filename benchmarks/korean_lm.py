@@ -36,14 +36,20 @@ DATA = ROOT.parent / "shared" / "data" / "nsmc_ratings_train.txt"
 def reviews(path: Path, count: int) -> list[str]:
     """The first ``count`` non-empty review texts (column 2 of the TSV, header skipped)."""
     out = []
-    with open(path, encoding="utf-8") as fh:
-        next(fh)
-        for line in fh:
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) == 3 and parts[1].strip():
-                out.append(parts[1].strip())
-                if len(out) == count:
-                    break
+    try:
+        with open(path, encoding="utf-8") as fh:
+            next(fh, None)
+            for line in fh:
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) == 3 and parts[1].strip():
+                    out.append(parts[1].strip())
+                    if len(out) == count:
+                        break
+    except UnicodeDecodeError as exc:
+        raise GenlabError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}): pass NSMC's "
+                          "ratings_train.txt") from None
+    if not out:
+        raise GenlabError(f"{path} holds no reviews (expected NSMC's layout: a header, then id<TAB>document<TAB>label)")
     return out
 
 
@@ -127,17 +133,11 @@ def main() -> int:
         train["dtype"] = args.dtype
     if args.warmup is not None:
         train["warmup_steps"] = args.warmup
-    for flag in ("batch_size", "lr", "grad_accum"):
+    for flag in ("batch_size", "lr", "grad_accum", "min_lr", "embed_lr_scale", "scalar_lr_scale"):  # min_lr after lr
         if getattr(args, flag) is not None:
             train[flag] = getattr(args, flag)
             if flag == "lr":
                 train["min_lr"] = args.lr / 10
-    if args.min_lr is not None:
-        train["min_lr"] = args.min_lr
-    if args.embed_lr_scale is not None:
-        train["embed_lr_scale"] = args.embed_lr_scale
-    if args.scalar_lr_scale is not None:
-        train["scalar_lr_scale"] = args.scalar_lr_scale
     cfg = TrainConfig(**{**train, "time_budget": args.budget, "budget_clock": "cpu", "threads": args.threads,
                          "device": "cpu", "seed": args.seed})
     options = {k: model.get(k) for k in ("n_layer", "n_head", "n_embd", "block_size", "positions", "qk_norm",

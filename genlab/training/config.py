@@ -16,6 +16,8 @@ from genlab.errors import GenlabError
 
 DEFAULT_MAX_STEPS = 2000
 STOP_FIELDS = ("max_steps", "epochs", "time_budget")
+#: learning-rate multiples that give parameters an optimizer group of their own (a saved state carries them)
+LR_SCALE_FIELDS = ("embed_lr_scale", "scalar_lr_scale")
 
 
 @dataclass
@@ -74,10 +76,9 @@ class TrainConfig:
             raise GenlabError("--optimizer must be adamw or muon")
         if sum(getattr(self, f) is not None for f in STOP_FIELDS) != 1:
             raise GenlabError("give exactly one of --max-steps, --epochs, --time-budget")
-        if not self.embed_lr_scale > 0:
-            raise GenlabError("--embed-lr-scale must be > 0")
-        if not self.scalar_lr_scale > 0:
-            raise GenlabError("--scalar-lr-scale must be > 0")
+        for field in LR_SCALE_FIELDS:
+            if not getattr(self, field) > 0:
+                raise GenlabError(f"--{field.replace('_', '-')} must be > 0")
         if self.lr_decay_steps < 1:
             raise GenlabError("--lr-decay-steps must be ≥ 1")
         if self.epochs is not None and self.epochs <= 0:

@@ -14,7 +14,7 @@ from typing import Any
 
 from genlab.checkpoint import read_json, run_dir
 from genlab.errors import GenlabError
-from genlab.training.config import resolve
+from genlab.training.config import LR_SCALE_FIELDS, resolve
 from genlab.training.distributed import from_environment
 from genlab.training.loop import FitResult, fit
 from genlab.training.state import require_checkpoint
@@ -71,7 +71,7 @@ def train_cli(args: argparse.Namespace) -> int:
                 raise GenlabError(f"--{flag.replace('_', '-')} {value} differs from the run's model "
                                   f"({model_config[flag]}); drop it to resume, or train a new run")
         cfg = resolve(args, saved.get("train"))
-        for field in ("embed_lr_scale", "scalar_lr_scale"):  # the optimizer's saved groups carry the run's own
+        for field in LR_SCALE_FIELDS:  # the optimizer's saved groups carry the run's own multiples
             before, now = float((saved.get("train") or {}).get(field, 1.0)), getattr(cfg, field)
             if now != before:
                 flag = "--" + field.replace("_", "-")
