@@ -58,11 +58,16 @@ GPU_MODEL_SIZE = {"n_layer": 6, "n_head": 6, "n_embd": 384, "block_size": 256}
 def build_store(text_path: Path, out: Path) -> dict:
     """A token store with the first 90 % of characters as train and the last 10 % as val (and test)."""
     from genlab.checkpoint import write_json
+    from genlab.errors import GenlabError
     from genlab.tokenizers import EOS_ID
     from genlab.tokenizers import train as train_tokenizer
     from genlab.tokens import write_ids
 
-    text = text_path.read_text(encoding="utf-8")
+    try:
+        text = text_path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise GenlabError(f"{text_path} is not UTF-8 text ({exc.reason} at byte {exc.start}): pass "
+                          "tinyshakespeare.txt") from None
     cut = int(len(text) * 0.9)
     parts = {"train": text[:cut], "val": text[cut:], "test": text[cut:]}
     tok = train_tokenizer("char", [text])
@@ -358,4 +363,10 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from genlab.errors import GenlabError
+
+    try:
+        sys.exit(main())
+    except GenlabError as exc:  # data or a recipe genlab refuses (too short a corpus, say): one line
+        print(f"shakespeare_char: {exc}", file=sys.stderr)
+        sys.exit(2)
