@@ -14,9 +14,12 @@ Measured on 10 % of the digits, one thread, AMD EPYC (FID of the best checkpoint
 
 | run | none | DiffAugment 1 | 0.5 | 0.25 |
 | --- | --- | --- | --- | --- |
-| 300 CPU s, seed 0 | 1.064 | 1.152 | 1.124 | 1.234 |
+| 300 CPU s, seed 0 | 1.064¹ | 1.152¹ | 1.124 | 1.234 |
 | 600 CPU s, seed 0 | 1.064 | — | **1.026** | — |
 | 600 CPU s, seed 1 | **1.628** | — | 1.801 | — |
+
+¹ measured the day before, same CPU kind (the 600 s run without augmentation kept the same step-2,500
+checkpoint and the same 1.064).
 
 The runs without augmentation pick a checkpoint from early on (step 1,500–2,500) and then overfit.
 DiffAugment at 0.5 was still improving at 600 s, but the two seeds disagree on which is better, and they
