@@ -6,6 +6,9 @@ should import the command-line layer to get it.
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 
 def resolve_device(name: str) -> str:
     """``auto`` picks what is there; asking for a device that is absent is a clear error."""
@@ -24,3 +27,16 @@ def resolve_device(name: str) -> str:
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise GenlabError("--device mps: Apple MPS is not available here (use --device cpu)")
     return name
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """This CPU's feature flags from ``/proc/cpuinfo`` (empty where there is none: macOS, Windows)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.partition(":")[2].split())
+    return frozenset()

@@ -414,11 +414,9 @@ def auto_dtype(task: TrainTask, cfg: TrainConfig, model: nn.Module, path: Path, 
 
 def cpu_has_bf16() -> bool:
     """Whether this CPU multiplies bfloat16 natively (AMX tiles or AVX-512 BF16 dot products)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
+    from genlab.devices import cpu_flags
+
+    return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
 
 
 def _fit(task: TrainTask, cfg: TrainConfig, path: Path, model_config: dict[str, Any], resume: bool,

@@ -8,6 +8,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
+import genlab.models.gpt as gpt_module
 from genlab.errors import GenlabError
 from genlab.models.gpt import GPT, GPTConfig, build
 from genlab.models.protocol import LanguageModel, prefill
@@ -214,3 +215,39 @@ def test_plain_gpt_is_gpt2_layout_and_the_options_say_what_leaves_it():
 def test_bad_options_are_clear_errors(bad, message):
     with pytest.raises(GenlabError, match=message):
         tiny(**bad)
+
+
+def _qkv(seed: int, requires_grad: bool = True) -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(seed)
+    return tuple(torch.randn(2, 4, 16, 8, generator=g).bfloat16().requires_grad_(requires_grad) for _ in range(3))
+
+
+@pytest.mark.parametrize("flags, lifted", [(frozenset({"avx512_bf16"}), True), (frozenset({"amx_bf16"}), False)])
+def test_bfloat16_training_attention_runs_in_float32_only_on_cpus_without_amx(monkeypatch, flags, lifted):
+    monkeypatch.setattr(gpt_module, "cpu_flags", lambda: flags)
+    q, k, v = _qkv(0)
+    assert gpt_module._float32_backward(q, k, v) is lifted
+    with torch.no_grad():  # nothing to differentiate: the bfloat16 forward is as fast, so it stays
+        assert not gpt_module._float32_backward(q, k, v)
+    frozen = _qkv(0, requires_grad=False)
+    assert not gpt_module._float32_backward(*frozen)
+    plain = tuple(t.detach().float().requires_grad_() for t in (q, k, v))
+    assert not gpt_module._float32_backward(*plain)  # float32 outside autocast: nothing to lift
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert gpt_module._float32_backward(*plain) is lifted  # autocast would run it in bfloat16
+
+
+def test_lifted_attention_matches_the_bfloat16_kernel_and_keeps_its_dtype(monkeypatch):
+    results = []
+    for flags in (frozenset({"avx512_bf16"}), frozenset({"amx_bf16"})):
+        monkeypatch.setattr(gpt_module, "cpu_flags", lambda flags=flags: flags)
+        q, k, v = _qkv(1)
+        y = gpt_module.attention(q, k, v, is_causal=True)
+        assert y.dtype == torch.bfloat16
+        y.float().square().sum().backward()
+        results.append((y.detach().float(), q.grad.float(), v.grad.float()))
+    (y32, dq32, dv32), (y16, dq16, dv16) = results
+    assert torch.allclose(y32, y16, atol=0.02, rtol=0.02)
+    assert torch.allclose(dq32, dq16, atol=0.05, rtol=0.05) and torch.allclose(dv32, dv16, atol=0.05, rtol=0.05)
+    causal = gpt_module.attention(*(t.detach() for t in _qkv(1)), is_causal=True)
+    assert torch.equal(causal[:, :, 0], _qkv(1)[2].detach()[:, :, 0])  # the first query sees only itself
