@@ -194,7 +194,12 @@ def _float32_backward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> bool
         return False
     low = q.dtype == torch.bfloat16 or (torch.is_autocast_enabled("cpu")
                                          and torch.get_autocast_dtype("cpu") == torch.bfloat16)
-    return low and "amx_bf16" not in cpu_flags()
+    return low and not _cpu_has_amx()
+
+
+@torch.compiler.assume_constant_result  # under torch.compile a constant, not a file read that breaks the graph
+def _cpu_has_amx() -> bool:
+    return "amx_bf16" in cpu_flags()
 
 
 def masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -251,3 +251,18 @@ def test_lifted_attention_matches_the_bfloat16_kernel_and_keeps_its_dtype(monkey
     assert torch.allclose(dq32, dq16, atol=0.05, rtol=0.05) and torch.allclose(dv32, dv16, atol=0.05, rtol=0.05)
     causal = gpt_module.attention(*(t.detach() for t in _qkv(1)), is_causal=True)
     assert torch.equal(causal[:, :, 0], _qkv(1)[2].detach()[:, :, 0])  # the first query sees only itself
+
+
+def test_the_attention_choice_does_not_break_a_compiled_graph():
+    """``--compile``: the CPU-flag check is a constant to dynamo, not a file read that splits the graph."""
+    model = build({"family": "gpt", "vocab_size": 17, "n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 8,
+                   "positions": "rope", "qk_norm": True})
+
+    def loss(tokens: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return model(tokens).float().logsumexp(-1).mean()
+
+    torch._dynamo.reset()
+    explained = torch._dynamo.explain(loss)(torch.randint(0, 17, (2, 8)))
+    torch._dynamo.reset()
+    assert explained.graph_break_count == 0, explained.break_reasons
