@@ -44,6 +44,9 @@ ACTIVATIONS = (*GELUS, "relu2")
 #: how a GPT knows where a token is: learned position vectors added to the input (GPT-2), or rotary
 #: embeddings that turn each head's queries and keys by an angle proportional to the position
 POSITIONS = ("learned", "rope")
+#: whether this CPU has AMX tiles (see :func:`attention`), read once at import: torch.compile then sees
+#: a constant, not a file read that would split its graph
+CPU_HAS_AMX = "amx_bf16" in cpu_flags()
 
 
 @dataclass
@@ -194,12 +197,8 @@ def _float32_backward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> bool
         return False
     low = q.dtype == torch.bfloat16 or (torch.is_autocast_enabled("cpu")
                                          and torch.get_autocast_dtype("cpu") == torch.bfloat16)
-    return low and not _cpu_has_amx()
+    return low and not CPU_HAS_AMX
 
-
-@torch.compiler.assume_constant_result  # under torch.compile a constant, not a file read that breaks the graph
-def _cpu_has_amx() -> bool:
-    return "amx_bf16" in cpu_flags()
 
 
 def masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -222,9 +222,9 @@ def _qkv(seed: int, requires_grad: bool = True) -> tuple[torch.Tensor, ...]:
     return tuple(torch.randn(2, 4, 16, 8, generator=g).bfloat16().requires_grad_(requires_grad) for _ in range(3))
 
 
-@pytest.mark.parametrize("flags, lifted", [(frozenset({"avx512_bf16"}), True), (frozenset({"amx_bf16"}), False)])
-def test_bfloat16_training_attention_runs_in_float32_only_on_cpus_without_amx(monkeypatch, flags, lifted):
-    monkeypatch.setattr(gpt_module, "cpu_flags", lambda: flags)
+@pytest.mark.parametrize("amx, lifted", [(False, True), (True, False)])
+def test_bfloat16_training_attention_runs_in_float32_only_on_cpus_without_amx(monkeypatch, amx, lifted):
+    monkeypatch.setattr(gpt_module, "CPU_HAS_AMX", amx)
     q, k, v = _qkv(0)
     assert gpt_module._float32_backward(q, k, v) is lifted
     with torch.no_grad():  # nothing to differentiate: the bfloat16 forward is as fast, so it stays
@@ -239,8 +239,8 @@ def test_bfloat16_training_attention_runs_in_float32_only_on_cpus_without_amx(mo
 
 def test_lifted_attention_matches_the_bfloat16_kernel_and_keeps_its_dtype(monkeypatch):
     results = []
-    for flags in (frozenset({"avx512_bf16"}), frozenset({"amx_bf16"})):
-        monkeypatch.setattr(gpt_module, "cpu_flags", lambda flags=flags: flags)
+    for amx in (False, True):
+        monkeypatch.setattr(gpt_module, "CPU_HAS_AMX", amx)
         q, k, v = _qkv(1)
         y = gpt_module.attention(q, k, v, is_causal=True)
         assert y.dtype == torch.bfloat16
