@@ -191,6 +191,7 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **kwargs: Any) 
 
 
 def _float32_backward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> bool:
+    """Whether :func:`attention` lifts this call: bfloat16 (or its autocast), gradients to come, no AMX."""
     if q.device.type != "cpu" or not torch.is_grad_enabled():
         return False
     if not (q.requires_grad or k.requires_grad or v.requires_grad):
@@ -198,7 +199,6 @@ def _float32_backward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> bool
     low = q.dtype == torch.bfloat16 or (torch.is_autocast_enabled("cpu")
                                          and torch.get_autocast_dtype("cpu") == torch.bfloat16)
     return low and not CPU_HAS_AMX
-
 
 
 def masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
