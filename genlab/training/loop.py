@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from genlab.checkpoint import write_json
+from genlab.devices import cpu_flags
 from genlab.errors import GenlabError
 from genlab.models.gpt_decode import forget_plans
 from genlab.training.config import TrainConfig
@@ -414,8 +415,6 @@ def auto_dtype(task: TrainTask, cfg: TrainConfig, model: nn.Module, path: Path, 
 
 def cpu_has_bf16() -> bool:
     """Whether this CPU multiplies bfloat16 natively (AMX tiles or AVX-512 BF16 dot products)."""
-    from genlab.devices import cpu_flags
-
     return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
 
 
