@@ -142,6 +142,9 @@ def train_cli(args: argparse.Namespace) -> int:
         if (saved.get("classify") or {}).get("data_fingerprint") != data_id:
             raise GenlabError(f"the labelled data, the split or the tokenizer changed since {path} was started; "
                               "resume with the same --data, --seed and --init-from, or start a new run")
+        before = (saved.get("classify") or {}).get("aux_lm", 0.0)
+        if before != args.aux_lm:
+            raise GenlabError(f"{path} was trained with --aux-lm {before:g}; resume with the same weight")
         model_config = saved["model"]
         cfg = resolve(args, saved.get("train"))
     else:
@@ -168,7 +171,13 @@ def train_cli(args: argparse.Namespace) -> int:
                 p.requires_grad_(False)
         return model
 
-    task = ClassificationTask(tokenizer.fingerprint(), train_e, val_e, build, info)
+    auxiliary = None
+    if args.aux_lm:
+        from genlab.classify.auxiliary import AuxiliaryLM
+
+        auxiliary = AuxiliaryLM.of(args.aux_lm, family, tokenizer)
+    info["classify"]["aux_lm"] = args.aux_lm
+    task = ClassificationTask(tokenizer.fingerprint(), train_e, val_e, build, info, auxiliary)
     counts = ", ".join(f"{c}: {train_data.labels.count(c):,}" for c in classes)
     print(f"classifier on {args.data}: {len(train_data):,} texts to train ({counts})"
           f"{f' + {len(texts) - len(train_data):,} augmented copies' if augmenter else ''}, {len(val_data):,} held "

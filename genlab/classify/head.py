@@ -51,5 +51,8 @@ class SequenceClassifier(nn.Module):
 
     def forward(self, tokens: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
         """``tokens[B, T]`` (right-padded), ``key_mask[B, T]`` → scores ``[B, n_out]``."""
-        pooled = pool(hidden_states(self.backbone, tokens, key_mask), key_mask, self.pooling)
-        return self.head(self.dropout(pooled))
+        return self.scores(hidden_states(self.backbone, tokens, key_mask), key_mask)
+
+    def scores(self, hidden: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+        """The head on the backbone's ``hidden[B, T, C]`` (a loss that also reads them needs one forward pass)."""
+        return self.head(self.dropout(pool(hidden, key_mask, self.pooling)))

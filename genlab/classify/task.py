@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from genlab.classify.auxiliary import AuxiliaryLM
+from genlab.classify.head import hidden_states
 from genlab.classify.model import pad, probabilities
 
 
@@ -35,8 +37,10 @@ class ClassificationTask:
     best_by = "val_accuracy"
 
     def __init__(self, tokenizer_fingerprint: str, train: EncodedTexts, val: EncodedTexts,
-                 build: Callable[[dict[str, Any]], nn.Module], info: dict[str, Any]) -> None:
+                 build: Callable[[dict[str, Any]], nn.Module], info: dict[str, Any],
+                 auxiliary: AuxiliaryLM | None = None) -> None:
         self.tokenizer_fingerprint = tokenizer_fingerprint
+        self.auxiliary = auxiliary
         self.splits = {"train": train, "val": val}
         self._build = build
         self._info = info
@@ -57,11 +61,19 @@ class ClassificationTask:
         data = self.splits[split]
         take = rng.integers(0, len(data), size=batch_size)
         tokens, mask = pad([data.rows[i] for i in take])
-        return tokens, mask, torch.from_numpy(data.labels[take])
+        labels = torch.from_numpy(data.labels[take])
+        if self.auxiliary is None or split != "train":  # validation scores the classifier on clean texts
+            return tokens, mask, labels
+        inputs, targets = self.auxiliary.targets(tokens.numpy(), rng)  # the same generator: seeded, resumable
+        return torch.from_numpy(inputs), mask, labels, torch.from_numpy(targets)
 
     def loss(self, model: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
-        tokens, mask, labels = batch
-        return F.cross_entropy(model(tokens, mask).float(), labels)
+        tokens, mask, labels = batch[:3]
+        if len(batch) == 3:
+            return F.cross_entropy(model(tokens, mask).float(), labels)
+        hidden = hidden_states(model.backbone, tokens, mask)
+        task = F.cross_entropy(model.scores(hidden, mask).float(), labels)
+        return task + self.auxiliary.weight * self.auxiliary.loss(model.backbone, hidden, batch[3])
 
     def count_tokens(self, batch: tuple[torch.Tensor, ...]) -> int:
         return len(batch[2])

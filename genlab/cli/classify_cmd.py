@@ -31,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--freeze-encoder", action="store_true", help="train only the head")
     t.add_argument("--val-fraction", type=probability, default=0.1, help="held out for validation (default 0.1)")
     t.add_argument("--dropout", type=nonneg_float, help="backbone dropout while fine-tuning")
+    t.add_argument("--aux-lm", type=nonneg_float, default=0.0, metavar="WEIGHT",
+                   help="add WEIGHT × the backbone's language-model loss on the labelled texts (masked-LM for "
+                   "bert, next-token otherwise), as GPT-1 fine-tuned (default 0: off)")
     stop = t.add_mutually_exclusive_group()
     stop.add_argument("--time-budget", type=duration, help="stop after this long, e.g. 600, 10m")
     stop.add_argument("--epochs", type=nonneg_float, help="passes over the training texts")

@@ -49,8 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     n.add_argument("--dropout", type=nonneg_float)
     n.add_argument("--tie-weights", action=argparse.BooleanOptionalAction, default=None)
     n.add_argument("--qk-norm", action=argparse.BooleanOptionalAction, default=None,
-                   help="gpt: RMS-normalise queries and keys (stable at higher learning rates)")
-    n.add_argument("--activation", choices=["gelu", "gelu_tanh", "relu2"], help="gpt: the MLP's activation")
+                   help="gpt, bert: RMS-normalise queries and keys (stable at higher learning rates)")
+    n.add_argument("--activation", choices=["gelu", "gelu_tanh", "relu2"], help="gpt, bert: the MLP's activation")
     n.add_argument("--batch-size", type=positive_int, help="global batch size (sequences per step)")
     n.add_argument("--grad-accum", type=positive_int, help="micro-batches per step")
     n.add_argument("--lr", type=nonneg_float, help="peak learning rate")

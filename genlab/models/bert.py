@@ -36,7 +36,8 @@ class BertConfig:
     dropout: float = 0.1
     bias: bool = True
     tie_weights: bool = True
-    activation: str = "gelu"  # the MLP's GELU, exact (GPT's blocks take it too)
+    activation: str = "gelu"  # the MLP's GELU, exact, or GPT's other choices (gelu_tanh, relu2)
+    qk_norm: bool = False  # RMS-normalise queries and keys, as GPT's --qk-norm
     #: "learned" (BERT's position table) or "rope" (rotary: each attention score sees how far apart two
     #: tokens are, which an encoder without a causal mask has no other way to tell)
     positions: str = "learned"

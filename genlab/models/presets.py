@@ -55,6 +55,14 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "model": {"family": "bert", "n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 64, "dropout": 0.1},
         "train": _train(32, 2e-3, 2000, 50, 20),
     },
+    # gpt-tiny-fast's levers on the encoder (rotary positions, QK-norm, ReLU², Muon, no dropout): on NSMC
+    # reviews masked-token accuracy 0.53 after 150 s on 2 CPU threads, where bert-tiny with rotary positions
+    # had 0.25 (README, "Little data")
+    "bert-tiny-fast": {
+        "model": {"family": "bert", "n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 128, "dropout": 0.0,
+                  "positions": "rope", "qk_norm": True, "activation": "relu2"},
+        "train": _train(32, 3e-3, 2000, 50, 20, optimizer="muon"),
+    },
     "bert-small": {
         "model": {"family": "bert", "n_layer": 6, "n_head": 6, "n_embd": 384, "block_size": 128, "dropout": 0.1},
         "train": _train(64, 1e-3, 5000, 100, 50),

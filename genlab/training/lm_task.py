@@ -26,7 +26,7 @@ from genlab.tokens import TokenStore, WindowReader
 MODEL_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "dropout", "tie_weights", "rnn_impl", "positions",
                "qk_norm", "activation")
 #: flags that shape only some Transformers (positions, attention, MLP) → the families they are for
-TRANSFORMER_FLAGS = {"positions": ("gpt", "bert"), "qk_norm": ("gpt",), "activation": ("gpt",)}
+TRANSFORMER_FLAGS = {"positions": ("gpt", "bert"), "qk_norm": ("gpt", "bert"), "activation": ("gpt", "bert")}
 RECURRENT = ("rnn", "lstm", "gru")
 
 

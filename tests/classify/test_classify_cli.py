@@ -117,6 +117,46 @@ def test_a_rotary_bert_trains_fills_and_hands_its_weights_to_a_classifier(tmp_pa
         assert_user_error(proc, message)
 
 
+def test_the_fast_bert_preset_trains_with_muon_and_hands_its_weights_on(tmp_path: Path, bert_run: Path,
+                                                                        labels: Path) -> None:
+    run = tmp_path / "fast"
+    cli("prepare", "--corpus", str(bert_run.parent / "corpus.txt"), "--unit", "line", "--out", str(run), "--quiet")
+    cli("train", str(run), "--model", "bert", "--preset", "bert-tiny-fast", "--n-layer", "1", "--n-embd", "32",
+        "--block-size", "32", "--max-steps", "2", "--eval-interval", "2", "--eval-batches", "1", "--batch-size", "4",
+        "--seed", "1", "--quiet", "--threads", "1")
+    model, _, config = load_model(run)
+    assert {k: config["model"][k] for k in ("positions", "qk_norm", "activation", "dropout")} == \
+        {"positions": "rope", "qk_norm": True, "activation": "relu2", "dropout": 0.0}
+    assert config["train"]["optimizer"] == "muon"
+    cls = tmp_path / "cls"
+    cli("classify", "train", str(cls), "--init-from", str(run), "--data", str(labels), "--max-steps", "1",
+        "--eval-interval", "1", "--lr", "0", "--quiet", "--threads", "1")
+    classifier, _, _ = load_classifier(cls, which="latest")
+    assert classifier.backbone.config.qk_norm and classifier.backbone.config.activation == "relu2"
+    for name, tensor in classifier.backbone.state_dict().items():
+        assert torch.equal(tensor, model.state_dict()[name]), name
+    assert_user_error(genlab("train", str(run), "--model", "lstm", "--qk-norm", "--max-steps", "1", "--overwrite"),
+                      "--qk-norm is for --model gpt or bert")
+
+
+def test_aux_lm_fine_tunes_with_the_pretraining_loss_and_resumes_only_with_the_same_weight(
+        tmp_path: Path, bert_run: Path, labels: Path) -> None:
+    run = tmp_path / "aux"
+    common = ("--data", str(labels), "--eval-interval", "2", "--quiet", "--threads", "1", "--seed", "2")
+    cli("classify", "train", str(run), "--init-from", str(bert_run), "--aux-lm", "0.5", "--max-steps", "2", *common)
+    cli("classify", "train", str(run), "--init-from", str(bert_run), "--aux-lm", "0.5", "--max-steps", "4", "--resume",
+        *common)
+    assert load_classifier(run, which="latest")[2]["classify"]["aux_lm"] == 0.5
+    changed = genlab("classify", "train", str(run), "--init-from", str(bert_run), "--max-steps", "6", "--resume",
+                     *common)
+    assert_user_error(changed, "trained with --aux-lm 0.5; resume with the same weight")
+    for model in ("bert", "gpt"):  # a scratch BERT's tokenizer has <mask> too
+        assert genlab("classify", "train", str(tmp_path / model), "--init-from", "none", "--model", model, "--aux-lm",
+                      "1", "--max-steps", "1", *common).returncode == 0
+    assert_user_error(genlab("classify", "train", str(tmp_path / "x"), "--init-from", "none", "--aux-lm", "-1",
+                             *common), "aux-lm")
+
+
 def test_classify_end_to_end_reaches_100_percent(tmp_path: Path, labels: Path, capsys) -> None:
     run = tmp_path / "cls"
     cli("classify", "train", str(run), "--init-from", "none", "--data", str(labels), "--max-steps", "60",

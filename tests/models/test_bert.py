@@ -59,6 +59,30 @@ def test_a_rotary_bert_is_bidirectional_and_knows_the_order_of_its_tokens() -> N
         BERT(BertConfig(**config, positions="sinusoidal"))
 
 
+def test_bert_takes_gpts_qk_norm_and_relu2() -> None:
+    """The fast recipe's options reach the encoder's blocks, which stay bidirectional and respect padding."""
+    from genlab.models.gpt import ReLU2
+
+    torch.manual_seed(0)
+    config = dict(vocab_size=30, block_size=16, n_layer=2, n_head=2, n_embd=16, dropout=0.0, positions="rope")
+    fast = BERT(BertConfig(**config, qk_norm=True, activation="relu2")).eval()
+    plain = BERT(BertConfig(**config)).eval()
+    plain.load_state_dict(fast.state_dict())  # the options add no weights: the same tensors, other maps
+    assert all(b.attn.qk_norm and isinstance(b.mlp.gelu, ReLU2) for b in fast.transformer.h)
+    x = torch.randint(4, 30, (1, 10))
+    changed = x.clone()
+    changed[0, 7] = (x[0, 7] + 1 - 4) % 26 + 4
+    padded = torch.cat([x, torch.zeros(1, 3, dtype=torch.long)], dim=1)
+    key_mask = torch.tensor([[True] * 10 + [False] * 3])
+    with torch.no_grad():
+        h = fast.hidden(x)
+        assert not torch.allclose(h, plain.hidden(x), atol=1e-3)
+        assert not torch.allclose(h[0, :7], fast.hidden(changed)[0, :7])
+        assert torch.allclose(h, fast.hidden(padded, key_mask)[:, :10], atol=1e-5)
+    with pytest.raises(GenlabError, match="unknown GPT activation"):
+        BERT(BertConfig(**config, activation="swish"))
+
+
 def test_masking_proportions_and_labels_only_at_masked_positions() -> None:
     rng = np.random.default_rng(0)
     ids = rng.integers(5, 100, size=(400, 128))
