@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from genlab.classify.auxiliary import AuxiliaryLM
 from genlab.classify.head import hidden_states
 from genlab.classify.model import pad, probabilities
+
+if TYPE_CHECKING:  # built only for --aux-lm (the CLI imports it then)
+    from genlab.classify.auxiliary import AuxiliaryLM
 
 
 @dataclass
