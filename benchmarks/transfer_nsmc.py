@@ -129,6 +129,8 @@ def main() -> None:
     ap.add_argument("--dtype", default="auto", help="pretraining's --dtype (auto: measured per model)")
     ap.add_argument("--aux-lm", default="0.3", help="every classifier's --aux-lm (0: the classification loss alone)")
     ap.add_argument("--finetune-dropout", default="0.1", help="every classifier's backbone --dropout")
+    ap.add_argument("--ema", default="0", help="every classifier's --ema (moving average of the weights; 0: off)")
+    ap.add_argument("--finetune-dtype", default="float32", help="every classifier's --dtype")
     ap.add_argument("--threads", default="1")
     ap.add_argument("--clock", default="cpu", choices=["wall", "cpu"])
     ap.add_argument("--seed", type=int, default=1)
@@ -187,7 +189,8 @@ def main() -> None:
                     extra += ["--pooling", args.bert_pooling]
                 out = genlab("classify", "train", str(run), "--data", str(labelled), "--init-from", init,
                              "--time-budget", str(args.budget), "--eval-interval", "50", "--aux-lm", args.aux_lm,
-                             "--dropout", args.finetune_dropout, *extra, *common)
+                             "--dropout", args.finetune_dropout, "--ema", args.ema, "--dtype", args.finetune_dtype,
+                             *extra, *common)
                 steps = re.search(r"([\d,]+) steps", out).group(1)
                 ev = genlab("classify", "eval", str(run), "--data", str(test_file))
                 acc = float(re.search(r"accuracy ([\d.]+)", ev).group(1))
@@ -207,6 +210,7 @@ def main() -> None:
                       "pretrain_s": args.pretrain, "bert_preset": args.bert_preset, "gpt_preset": args.gpt_preset,
                       "bert_positions": args.bert_positions, "bert_pooling": args.bert_pooling, "dtype": args.dtype,
                       "aux_lm": float(args.aux_lm), "finetune_dropout": float(args.finetune_dropout),
+                      "ema": float(args.ema), "finetune_dtype": args.finetune_dtype,
                       "test_reviews": len(test),
                       "pool": len(pool), "sizes": sizes,
                       "pretrained_eval": pretrained, "accuracy": results}))

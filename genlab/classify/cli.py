@@ -88,6 +88,14 @@ def train_cli(args: argparse.Namespace) -> int:
     train_idx, val_idx = validation_split(len(data), args.val_fraction, seed)
     train_data, val_data = data.subset(train_idx), data.subset(val_idx)
     classes = data.classes()
+    extra = None
+    if args.extra_train:  # e.g. `classify pseudo-label`'s output: trained on, never validated on
+        extra = load_labelled(args.extra_train, "--extra-train", min_classes=1)
+        unknown = sorted(set(extra.labels) - set(classes))
+        if unknown:
+            raise GenlabError(f"--extra-train {args.extra_train} has label(s) {unknown[:3]} that --data lacks "
+                              f"({classes}); give the same label names")
+        train_data = train_data + extra
 
     pretrained = args.init_from != "none"
     if pretrained:
@@ -130,8 +138,11 @@ def train_cli(args: argparse.Namespace) -> int:
     data_id = _fingerprint(train_data.texts, train_data.labels, val_data.texts, val_data.labels,
                            augmenter.describe() if augmenter else None, tokenizer.fingerprint(), max_length)
     info = {"init_from": source.describe() if source else None,
-            "classify": {"data": str(args.data), "train_texts": len(train_data), "val_texts": len(val_data),
-                         "augmented_texts": len(texts) - len(train_data), "skipped_empty": data.skipped,
+            "classify": {"data": str(args.data), "extra_train": str(args.extra_train) if extra else None,
+                         "extra_train_texts": len(extra) if extra else 0,
+                         "train_texts": len(train_data), "val_texts": len(val_data),
+                         "augmented_texts": len(texts) - len(train_data),
+                         "skipped_empty": data.skipped + (extra.skipped if extra else 0),
                          "classes": classes, "freeze_encoder": bool(args.freeze_encoder),
                          "data_fingerprint": data_id},
             "augment": augmenter.describe() if augmenter else None}
@@ -179,7 +190,8 @@ def train_cli(args: argparse.Namespace) -> int:
     info["classify"]["aux_lm"] = args.aux_lm
     task = ClassificationTask(tokenizer.fingerprint(), train_e, val_e, build, info, auxiliary)
     counts = ", ".join(f"{c}: {train_data.labels.count(c):,}" for c in classes)
-    print(f"classifier on {args.data}: {len(train_data):,} texts to train ({counts})"
+    print(f"classifier on {args.data}: {len(train_data):,} texts to train ({counts}"
+          f"{f'; {len(extra):,} from --extra-train' if extra else ''})"
           f"{f' + {len(texts) - len(train_data):,} augmented copies' if augmenter else ''}, {len(val_data):,} held "
           f"out; {family} backbone from {source.path if source else 'random weights'}, pooling {pooling}")
     result = fit(task, cfg, path, model_config, resume=args.resume, progress=not args.quiet)
@@ -258,6 +270,41 @@ def eval_cli(args: argparse.Namespace) -> int:
     out = Path(args.plot) if args.plot else Path(args.run) / "confusion.png"
     plot_confusion(confusion, classes, out, f"{Path(args.data).name}: accuracy {accuracy:.3f}")
     print(f"confusion matrix: {out}")
+    return 0
+
+
+def pseudo_label_cli(args: argparse.Namespace) -> int:
+    """Label unlabelled texts with a trained classifier, keeping the confident ones (self-training).
+
+    With few labels and many unlabelled texts, a classifier's confident guesses on the unlabelled ones
+    are mostly right; training a fresh classifier on the labels plus those guesses (``classify train
+    --extra-train``, with dropout and augmentation as noise: Xie et al.'s "noisy student") usually
+    generalises better than its teacher. The output is ``label<TAB>text``, the most confident first.
+    """
+    from genlab.checkpoint import atomic_write
+
+    model, tokenizer, config = load_classifier(args.run, which=args.which)
+    classes = config["model"]["labels"]
+    # a text given twice would count twice; a tab inside a text would break the output's columns
+    texts = list(dict.fromkeys(t.replace("\t", " ") for t in load_texts(args.input)))
+    probs = probabilities(model, encode_texts(tokenizer, texts, int(config["model"]["max_length"])))
+    best, confidence = probs.argmax(axis=1), probs.max(axis=1)
+    keep, taken = [], np.zeros(len(classes), dtype=np.int64)
+    for i in np.argsort(-confidence, kind="stable"):  # the most confident first
+        if confidence[i] < args.min_prob:
+            break
+        if not args.max_per_class or taken[best[i]] < args.max_per_class:
+            keep.append(i)
+            taken[best[i]] += 1
+    if not keep:
+        raise GenlabError(f"no text reached --min-prob {args.min_prob:g} (the most confident: "
+                          f"{confidence.max():.3f}); lower it")
+    lines = "".join(f"{classes[best[i]]}\t{texts[i]}\n" for i in keep)
+    atomic_write(Path(args.out), lambda tmp: Path(tmp).write_text(lines, encoding="utf-8"))
+    counts = ", ".join(f"{c}: {int(taken[k]):,}" for k, c in enumerate(classes))
+    print(f"pseudo-labelled {len(keep):,} of {len(texts):,} texts at probability ≥ {args.min_prob:g} ({counts}): "
+          f"{args.out}")
+    print(f"next: genlab classify train NEW_RUN --data LABELS --extra-train {args.out} --init-from PRETRAINED_RUN")
     return 0
 
 

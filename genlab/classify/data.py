@@ -33,6 +33,9 @@ class LabelledData:
     def subset(self, index: Sequence[int] | np.ndarray) -> LabelledData:
         return LabelledData([self.texts[i] for i in index], [self.labels[i] for i in index])
 
+    def __add__(self, other: LabelledData) -> LabelledData:
+        return LabelledData(self.texts + other.texts, self.labels + other.labels, self.skipped + other.skipped)
+
 
 def _label_key(label: str) -> tuple[int, float | str]:
     """Numeric labels in numeric order ("0" < "1" < "10"), then the others alphabetically."""
@@ -64,9 +67,9 @@ def read_lines(path: str | Path, what: str) -> list[tuple[int, str]]:
     return [(i, line.rstrip("\r")) for i, line in enumerate(text.split("\n"), start=1)]
 
 
-def load_labelled(path: str | Path) -> LabelledData:
-    """Read a label file in either layout (the NSMC header decides); at least two classes are needed."""
-    lines = read_lines(path, "--data")
+def load_labelled(path: str | Path, what: str = "--data", min_classes: int = 2) -> LabelledData:
+    """Read a label file in either layout (the NSMC header decides); ``min_classes`` classes are needed."""
+    lines = read_lines(path, what)
     first = next((line for _, line in lines if line.strip()), "")
     nsmc = tuple(first.split("\t")) == NSMC_HEADER
     texts, labels, skipped = [], [], 0
@@ -94,10 +97,10 @@ def load_labelled(path: str | Path) -> LabelledData:
         texts.append(text)
         labels.append(label)
     if not texts:
-        raise GenlabError(f"--data {path} holds no labelled text")
+        raise GenlabError(f"{what} {path} holds no labelled text")
     data = LabelledData(texts, labels, skipped)
-    if len(data.classes()) < 2:
-        raise GenlabError(f"--data {path} has only the label {data.classes()[0]!r}; a classifier needs ≥ 2 classes")
+    if len(data.classes()) < min_classes:
+        raise GenlabError(f"{what} {path} has only the label {data.classes()[0]!r}; a classifier needs ≥ 2 classes")
     return data
 
 

@@ -29,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="which position(s) the head reads (default: bert first, others last)")
     t.add_argument("--max-length", type=positive_int, help="tokens per text, <bos>/<eos> included (default 128)")
     t.add_argument("--freeze-encoder", action="store_true", help="train only the head")
+    t.add_argument("--extra-train", metavar="LABELS",
+                   help="more labelled texts for training only, never for validation (e.g. `classify pseudo-label`'s)")
     t.add_argument("--val-fraction", type=probability, default=0.1, help="held out for validation (default 0.1)")
     t.add_argument("--dropout", type=nonneg_float, help="backbone dropout while fine-tuning")
     t.add_argument("--aux-lm", type=nonneg_float, default=0.0, metavar="WEIGHT",
@@ -50,6 +52,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--early-stop", type=nonneg_int, help="stop after N evaluations without improvement")
     t.add_argument("--seed", type=nonneg_int)
     t.add_argument("--threads", type=positive_int, help="CPU threads for PyTorch")
+    t.add_argument("--dtype", choices=["float32", "bfloat16", "float16", "auto"],
+                   help="autocast dtype; auto: time a few steps in float32 and bfloat16, train in the faster")
+    t.add_argument("--ema", type=nonneg_float, metavar="DECAY",
+                   help="score and keep an exponential moving average of the weights, e.g. 0.999 (default 0: off)")
     t.add_argument("--resume", action="store_true", help="continue the run from its latest checkpoint")
     t.add_argument("--overwrite", action="store_true", help="start over if RUN already holds a classifier")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -62,6 +68,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--plot", help="confusion-matrix PNG (default RUN/confusion.png)")
     e.add_argument("--which", default="best", choices=["best", "latest"])
     e.set_defaults(func=_run("eval_cli"))
+
+    s = verbs.add_parser("pseudo-label", help="label unlabelled texts with a classifier, keeping the confident "
+                         "ones (self-training: train a new classifier with --extra-train on them)")
+    s.add_argument("run")
+    s.add_argument("input", help="file of unlabelled texts, one a line")
+    s.add_argument("--out", required=True, help="TSV to write: label<TAB>text, the most confident first")
+    s.add_argument("--min-prob", type=probability, default=0.9,
+                   help="keep texts whose top class has at least this probability (default 0.9)")
+    s.add_argument("--max-per-class", type=positive_int, help="keep at most this many texts per label")
+    s.add_argument("--which", default="best", choices=["best", "latest"])
+    s.set_defaults(func=_run("pseudo_label_cli"))
 
     r = verbs.add_parser("predict", help="print `label<TAB>probability` for each input line")
     r.add_argument("run")

@@ -66,6 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     n.add_argument("--scalar-lr-scale", type=nonneg_float,
                    help="the LayerNorm gains' and biases' learning rate as a multiple of --lr (default 1)")
     n.add_argument("--clip", type=nonneg_float, help="clip the global gradient norm (0 disables)")
+    n.add_argument("--ema", type=nonneg_float, metavar="DECAY",
+                   help="evaluate and keep (as the best weights) an exponential moving average of the weights, "
+                   "e.g. 0.999 (default 0: off)")
     stop = n.add_mutually_exclusive_group()
     stop.add_argument("--max-steps", type=positive_int)
     stop.add_argument("--epochs", type=nonneg_float, help="passes over the training tokens")

@@ -28,6 +28,8 @@ def add_training_args(p: argparse.ArgumentParser, val_fraction: float = 0.1, uni
     t.add_argument("--grad-accum", type=positive_int)
     t.add_argument("--weight-decay", type=nonneg_float)
     t.add_argument("--clip", type=nonneg_float)
+    t.add_argument("--ema", type=nonneg_float, metavar="DECAY",
+                   help="evaluate and keep an exponential moving average of the weights (default 0: off)")
     t.add_argument("--eval-interval", type=positive_int)
     t.add_argument("--eval-batches", type=positive_int)
     t.add_argument("--early-stop", type=nonneg_int)

@@ -60,6 +60,9 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model
     threads: int | None = None  # torch.set_num_threads
     device: str = "auto"
+    #: decay of an exponential moving average of the weights that evaluation and the best checkpoint use
+    #: (0: off; see training.weight_average)
+    ema: float = 0.0
 
     def validate(self) -> None:
         if self.batch_size % self.grad_accum:
@@ -81,6 +84,8 @@ class TrainConfig:
                 raise GenlabError(f"--{field.replace('_', '-')} must be > 0")
         if self.lr_decay_steps < 1:
             raise GenlabError("--lr-decay-steps must be ≥ 1")
+        if not 0.0 <= self.ema < 1.0:
+            raise GenlabError(f"--ema {self.ema:g} must be in [0, 1) (e.g. 0.999; 0 turns it off)")
         if self.epochs is not None and self.epochs <= 0:
             raise GenlabError("--epochs must be positive")
 

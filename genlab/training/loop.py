@@ -433,8 +433,13 @@ def _fit(task: TrainTask, cfg: TrainConfig, path: Path, model_config: dict[str, 
     scaler = torch.amp.GradScaler(device.split(":")[0]) if dtype == "float16" else None
     for split in ("train", "val"):  # a split too short for the model fails now, before any file changes
         task.batch(split, 1, np.random.default_rng(0))
+    average = None
+    if cfg.ema:
+        from genlab.training.weight_average import WeightAverage
+
+        average = WeightAverage(model, cfg.ema)
     if resume:
-        prog, rng = load_checkpoint(path, model, optimizer, scaler)
+        prog, rng = load_checkpoint(path, model, optimizer, scaler, average)
         if hasattr(task, "load_state_dict"):
             task.load_state_dict(prog.task_state)
         for group in optimizer.param_groups:  # a changed --weight-decay applies from here on
@@ -474,10 +479,11 @@ def _fit(task: TrainTask, cfg: TrainConfig, path: Path, model_config: dict[str, 
         if hasattr(task, "state_dict"):
             prog.task_state = task.state_dict()
         if ranks.main:
-            save_checkpoint(path, model, optimizer, scaler, prog, rng)
+            save_checkpoint(path, model, optimizer, scaler, prog, rng, average)
         last_saved = prog.step
 
-    def run_eval(bar: _Bar) -> None:
+    def scored(bar: _Bar) -> None:
+        """Evaluate the weights in the model now (``--ema``'s average while ``run_eval`` applies it)."""
         val = evaluate(model, task, cfg, device, autocast, ranks)
         extra = task.extra_metrics(model) if ranks.main else {}
         prog.last_val_loss = val
@@ -502,6 +508,11 @@ def _fit(task: TrainTask, cfg: TrainConfig, path: Path, model_config: dict[str, 
         shown = "".join(f" · {k} {v:.4g}" for k, v in extra.items())
         bar.write(f"step {prog.step}: val loss {val:.4f}" + (f" · val perplexity {ppl:.3f}" if ppl is not None else "")
                   + f"{shown}{' (best)' if improved else ''}")
+
+    def run_eval(bar: _Bar) -> None:
+        """Score (``--ema``: the averaged weights), then save a checkpoint of the live ones."""
+        with average.applied() if average is not None else contextlib.nullcontext():
+            scored(bar)
         checkpoint()
         if time.perf_counter() - plotted[0] > 30:
             metrics.plot(wait=False)
@@ -539,6 +550,8 @@ def _fit(task: TrainTask, cfg: TrainConfig, path: Path, model_config: dict[str, 
                 if not loss_ok:
                     norm = math.nan
                 bad = "loss" if not loss_ok else "gradient norm" if scaler is None and not norm_ok else None
+                if average is not None and not bad:
+                    average.update(prog.step)
                 if bad:
                     _on_nan(cfg, prog, bad, loss if bad == "loss" else norm, path, last_saved, bar)
                 prog.step += 1

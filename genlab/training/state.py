@@ -24,6 +24,7 @@ from genlab.checkpoint import torch_load, torch_save
 from genlab.errors import GenlabError
 from genlab.models.weights import load_weights, save_weights
 from genlab.training.task import LATEST_WEIGHTS, TRAIN_STATE
+from genlab.training.weight_average import WeightAverage
 
 STATE_FORMAT = "genlab-train-state"
 #: parameters with this in their name are low-rank adapters (``genlab.tuning.lora``): a checkpoint saves
@@ -53,8 +54,9 @@ class Progress:
 
 
 def save_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    scaler: torch.amp.GradScaler | None, progress: Progress, rng: np.random.Generator) -> None:
-    """Write ``model.safetensors`` then ``train_state.pt`` (both atomic)."""
+                    scaler: torch.amp.GradScaler | None, progress: Progress, rng: np.random.Generator,
+                    average: WeightAverage | None = None) -> None:
+    """Write ``model.safetensors`` then ``train_state.pt`` (both atomic); ``average``: ``--ema``'s weights."""
     save_weights(run_dir / LATEST_WEIGHTS, model, metadata={"step": str(progress.step)})
     adapters = {name: p.detach().cpu() for name, p in model.named_parameters() if ADAPTER_MARK in name}
     state: dict[str, Any] = {
@@ -69,6 +71,8 @@ def save_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Opti
     }
     if adapters:
         state["adapters"] = adapters
+    if average is not None:
+        state["weight_average"] = average.state_dict()
     torch_save(run_dir / TRAIN_STATE, state)
 
 
@@ -91,8 +95,12 @@ def require_checkpoint(run_dir: Path) -> None:
 
 
 def load_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    scaler: torch.amp.GradScaler | None) -> tuple[Progress, np.random.Generator]:
-    """Restore model, optimizer and RNGs in place; returns the progress and the batch generator."""
+                    scaler: torch.amp.GradScaler | None,
+                    average: WeightAverage | None = None) -> tuple[Progress, np.random.Generator]:
+    """Restore model, optimizer and RNGs in place; returns the progress and the batch generator.
+
+    ``average`` (``--ema``) gets the saved average; a run that had none starts it from the live weights.
+    """
     require_checkpoint(run_dir)
     state_path, weights = run_dir / TRAIN_STATE, run_dir / LATEST_WEIGHTS
     state = torch_load(state_path)
@@ -113,6 +121,11 @@ def load_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Opti
         raise GenlabError(f"{state_path} does not match this model's optimizer ({exc}); retrain") from exc
     if scaler is not None and state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
+    if average is not None:
+        if state.get("weight_average"):
+            average.load_state_dict(state["weight_average"], str(state_path))
+        else:
+            average.restart()
     rng = np.random.default_rng()
     rng.bit_generator.state = json.loads(state["numpy_rng"])
     torch.set_rng_state(state["torch_rng"])

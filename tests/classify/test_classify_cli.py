@@ -157,6 +157,26 @@ def test_aux_lm_fine_tunes_with_the_pretraining_loss_and_resumes_only_with_the_s
                              *common), "aux-lm")
 
 
+def test_ema_and_dtype_reach_the_classifier_and_its_checkpoints(tmp_path: Path, bert_run: Path, labels: Path,
+                                                                capsys) -> None:
+    from genlab.checkpoint import read_json, torch_load
+
+    run = tmp_path / "ema"
+    cli("classify", "train", str(run), "--init-from", str(bert_run), "--data", str(labels), "--max-steps", "4",
+        "--eval-interval", "4", "--ema", "0.9", "--dtype", "bfloat16", "--quiet", "--threads", "1", "--seed", "2")
+    train = read_json(run / "config.json")["train"]
+    assert train["ema"] == 0.9 and train["dtype"] == "bfloat16"
+    average = torch_load(run / "train_state.pt")["weight_average"]
+    best = load_classifier(run, which="best")[0]
+    for name, p in best.named_parameters():  # one evaluation, at the last step: the best weights are the average
+        assert torch.equal(p, average[name]), name
+    capsys.readouterr()
+    cli("classify", "eval", str(run), "--data", str(labels))
+    assert "accuracy" in capsys.readouterr().out
+    assert_user_error(genlab("classify", "train", str(tmp_path / "bad"), "--init-from", str(bert_run), "--data",
+                             str(labels), "--max-steps", "1", "--ema", "1"), "--ema 1 must be in")
+
+
 def test_classify_end_to_end_reaches_100_percent(tmp_path: Path, labels: Path, capsys) -> None:
     run = tmp_path / "cls"
     cli("classify", "train", str(run), "--init-from", "none", "--data", str(labels), "--max-steps", "60",
@@ -170,6 +190,40 @@ def test_classify_end_to_end_reaches_100_percent(tmp_path: Path, labels: Path, c
     cli("classify", "predict", str(run), str(tmp_path / "in.txt"))
     rows = [line.split("\t") for line in capsys.readouterr().out.strip().splitlines()]
     assert [r[0] for r in rows] == ["pos", "neg"] and all(float(r[1]) > 0.5 for r in rows)
+
+
+def test_self_training_pseudo_labels_then_trains_on_them_without_validating_on_them(tmp_path: Path,
+                                                                                   labels: Path, capsys) -> None:
+    from genlab.checkpoint import read_json
+
+    teacher = tmp_path / "teacher"
+    cli("classify", "train", str(teacher), "--init-from", "none", "--data", str(labels), "--max-steps", "60",
+        "--eval-interval", "20", "--seed", "3", "--quiet", "--threads", "1", "--lr", "2e-3")
+    unlabelled = tmp_path / "unlabelled.txt"  # texts of the same task that the teacher never saw, one twice
+    unlabelled.write_text("가가가가가가 다 7\n나나나나나나 다 8\n가가가가가가 다 7\n나나 다 9\tx\n", encoding="utf-8")
+    pseudo = tmp_path / "pseudo.tsv"
+    capsys.readouterr()
+    cli("classify", "pseudo-label", str(teacher), str(unlabelled), "--out", str(pseudo), "--min-prob", "0.5")
+    assert "pseudo-labelled 3 of 3 texts" in capsys.readouterr().out
+    rows = [line.split("\t") for line in pseudo.read_text(encoding="utf-8").splitlines()]
+    assert sorted(rows) == [["neg", "나나 다 9 x"], ["neg", "나나나나나나 다 8"], ["pos", "가가가가가가 다 7"]]
+    cli("classify", "pseudo-label", str(teacher), str(unlabelled), "--out", str(tmp_path / "one.tsv"),
+        "--min-prob", "0.5", "--max-per-class", "1")
+    assert sorted(x.split("\t")[0] for x in (tmp_path / "one.tsv").read_text(encoding="utf-8").splitlines()) == [
+        "neg", "pos"]
+    assert_user_error(genlab("classify", "pseudo-label", str(teacher), str(unlabelled), "--out", str(pseudo),
+                             "--min-prob", "1"), "no text reached --min-prob 1")
+
+    student = tmp_path / "student"
+    common = ("--data", str(labels), "--max-steps", "2", "--quiet", "--threads", "1", "--seed", "3")
+    cli("classify", "train", str(student), "--init-from", "none", "--extra-train", str(pseudo), *common)
+    info = read_json(student / "config.json")["classify"]
+    assert info["extra_train_texts"] == 3 and info["val_texts"] == 8  # 10 % of --data only
+    assert info["train_texts"] == 72 + 3
+    other = tmp_path / "other.tsv"
+    other.write_text("maybe\t가나\n", encoding="utf-8")
+    assert_user_error(genlab("classify", "train", str(tmp_path / "s2"), "--init-from", "none", "--extra-train",
+                             str(other), *common), r"--extra-train .*other.tsv has label\(s\) \['maybe'\]")
 
 
 def test_init_from_loads_every_encoder_weight(tmp_path: Path, bert_run: Path, labels: Path) -> None:

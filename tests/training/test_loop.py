@@ -1,24 +1,27 @@
-"""The training loop: schedule, AdamW groups, exact resume, NaN handling, signals, checkpoints."""
+"""The training loop: schedule, AdamW groups, exact resume, NaN handling, signals, checkpoints, --ema."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
+import shutil
 import signal
 
 import numpy as np
 import pytest
 import torch
 
+from genlab.checkpoint import torch_load
 from genlab.errors import GenlabError
 from genlab.models import load_model
 from genlab.models.weights import load_weights
 from genlab.tokens import PrepareConfig, prepare
 from genlab.training.config import TrainConfig, resolve
 from genlab.training.lm_task import LanguageModelTask
-from genlab.training.loop import fit, forward_backward, optimizer_step
+from genlab.training.loop import evaluate, fit, forward_backward, optimizer_step
 from genlab.training.optim import build_optimizer, param_groups, set_learning_rate
 from genlab.training.schedule import learning_rate, step_progress
 from genlab.training.task import BEST_WEIGHTS, LATEST_WEIGHTS, TRAIN_STATE
@@ -446,3 +449,58 @@ def test_gpt_only_flags_are_refused_for_recurrent_models(run, flag, value):
 def test_optimizer_is_validated():
     with pytest.raises(GenlabError, match="--optimizer"):
         TrainConfig(max_steps=1, optimizer="sgd").validate()
+
+
+def test_best_weights_are_the_average_and_latest_the_live_ones(run):
+    task, mc = task_and_config(run)  # one evaluation, at the end: the best file is that step's average
+    fit(task, config(max_steps=12, eval_interval=12, ema=0.8, lr=1e-2, warmup_steps=2), run, mc, progress=False)
+    live, best = task.build_model(mc), task.build_model(mc)
+    load_weights(live, run / LATEST_WEIGHTS)
+    load_weights(best, run / BEST_WEIGHTS)
+    saved = torch_load(run / TRAIN_STATE)["weight_average"]
+    assert set(saved) == {n for n, _ in live.named_parameters()}
+    for n, p in best.named_parameters():
+        assert torch.equal(p, saved[n]), n
+    assert any(not torch.equal(p, saved[n]) for n, p in live.named_parameters())  # the average lags the live
+
+
+def test_the_average_scores_what_the_metrics_say(run):
+    """The logged val loss is the average's: scoring the saved average reproduces the last evaluation."""
+    task, mc = task_and_config(run)
+    cfg = config(max_steps=8, eval_interval=8, ema=0.7, lr=1e-2, warmup_steps=2)
+    fit(task, cfg, run, mc, progress=False)
+    model = task.build_model(mc)
+    model.load_state_dict(torch_load(run / TRAIN_STATE)["weight_average"], strict=False)
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    logged = [r for r in records if r["kind"] == "eval"][-1]["val_loss"]
+    assert evaluate(model, task, cfg, "cpu", contextlib.nullcontext) == pytest.approx(logged, rel=1e-5)
+
+
+def test_resume_with_the_average_continues_the_same_curve(run, tmp_path):
+    split = tmp_path / "split"
+    shutil.copytree(run, split)
+    task, mc = task_and_config(run)
+    fit(task, config(max_steps=8, eval_interval=2, ema=0.9), run, mc, progress=False)
+    task, mc = task_and_config(split)
+    fit(task, config(max_steps=4, eval_interval=2, ema=0.9), split, mc, progress=False)
+    fit(LanguageModelTask(split, "gpt"), config(max_steps=8, eval_interval=2, ema=0.9), split, mc, resume=True,
+        progress=False)
+    whole, halves = torch_load(run / TRAIN_STATE), torch_load(split / TRAIN_STATE)
+    for name, tensor in whole["weight_average"].items():
+        assert torch.equal(tensor, halves["weight_average"][name]), name
+    evals = [[json.loads(x)["val_loss"] for x in (r / "metrics.jsonl").read_text().splitlines()
+              if json.loads(x)["kind"] == "eval"] for r in (run, split)]
+    assert evals[0] == evals[1]
+
+
+def test_ema_can_be_switched_on_when_resuming(run):
+    """A run saved without an average starts one from its live weights when resumed with --ema."""
+    task, mc = task_and_config(run)
+    fit(task, config(max_steps=4), run, mc, progress=False)
+    assert "weight_average" not in torch_load(run / TRAIN_STATE)
+    fit(LanguageModelTask(run, "gpt"), config(max_steps=5, ema=0.9), run, mc, resume=True, progress=False)
+    average = torch_load(run / TRAIN_STATE)["weight_average"]
+    model = task.build_model(mc)
+    load_weights(model, run / LATEST_WEIGHTS)
+    for name, p in model.named_parameters():  # one update after the restart: a mix of step 4 and step 5
+        assert average[name].shape == p.shape and not torch.equal(average[name], p), name
