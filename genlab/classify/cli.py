@@ -281,7 +281,7 @@ def pseudo_label_cli(args: argparse.Namespace) -> int:
     --extra-train``, with dropout and augmentation as noise: Xie et al.'s "noisy student") usually
     generalises better than its teacher. The output is ``label<TAB>text``, the most confident first.
     """
-    from genlab.checkpoint import atomic_write
+    from genlab.checkpoint import write_text
 
     model, tokenizer, config = load_classifier(args.run, which=args.which)
     classes = config["model"]["labels"]
@@ -300,7 +300,7 @@ def pseudo_label_cli(args: argparse.Namespace) -> int:
         raise GenlabError(f"no text reached --min-prob {args.min_prob:g} (the most confident: "
                           f"{confidence.max():.3f}); lower it")
     lines = "".join(f"{classes[best[i]]}\t{texts[i]}\n" for i in keep)
-    atomic_write(Path(args.out), lambda tmp: Path(tmp).write_text(lines, encoding="utf-8"))
+    write_text(args.out, lines)
     counts = ", ".join(f"{c}: {int(taken[k]):,}" for k, c in enumerate(classes))
     print(f"pseudo-labelled {len(keep):,} of {len(texts):,} texts at probability ≥ {args.min_prob:g} ({counts}): "
           f"{args.out}")

@@ -12,6 +12,8 @@ import copy
 import torch
 from torch import nn
 
+from genlab.training.weight_average import warmed_decay
+
 
 class EMA(nn.Module):
     def __init__(self, net: nn.Module, decay: float) -> None:
@@ -25,8 +27,7 @@ class EMA(nn.Module):
     def update(self, net: nn.Module) -> None:
         """shadow ← d·shadow + (1 − d)·weights, with d warming up as (1 + n) / (10 + n) early on."""
         self.updates += 1
-        n = self.updates.item()
-        d = min(self.decay, (1 + n) / (10 + n))
+        d = warmed_decay(self.decay, int(self.updates.item()))
         for shadow, live in zip(self.net.parameters(), net.parameters()):
             shadow.lerp_(live, 1 - d)
         for shadow, live in zip(self.net.buffers(), net.buffers()):

@@ -24,6 +24,14 @@ from torch import nn
 from genlab.errors import GenlabError
 
 
+def warmed_decay(decay: float, n: int) -> float:
+    """``min(decay, (1 + n) / (10 + n))``: an average's decay, short while it has seen few updates.
+
+    Shared with the image generators' sampling copy (``genlab.image.ema``), which counts ``n`` from 1.
+    """
+    return min(decay, (1.0 + n) / (10.0 + n))
+
+
 class WeightAverage:
     """An EMA of ``model``'s trainable parameters, kept in float32 beside them."""
 
@@ -42,7 +50,7 @@ class WeightAverage:
 
     def rate(self, updates: int) -> float:
         """The decay after ``updates`` updates (short at first, ``decay`` later)."""
-        return min(self.decay, (1.0 + updates) / (10.0 + updates))
+        return warmed_decay(self.decay, updates)
 
     @torch.no_grad()
     def update(self, updates: int) -> None:
