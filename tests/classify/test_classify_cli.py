@@ -213,6 +213,8 @@ def test_self_training_pseudo_labels_then_trains_on_them_without_validating_on_t
         "neg", "pos"]
     assert_user_error(genlab("classify", "pseudo-label", str(teacher), str(unlabelled), "--out", str(pseudo),
                              "--min-prob", "1"), "no text reached --min-prob 1")
+    assert_user_error(genlab("classify", "pseudo-label", str(teacher), str(unlabelled), "--out",
+                             str(pseudo / "inside.tsv"), "--min-prob", "0.5"), "could not write")
 
     student = tmp_path / "student"
     common = ("--data", str(labels), "--max-steps", "2", "--quiet", "--threads", "1", "--seed", "3")
