@@ -10,14 +10,17 @@ server, text decoding included). Every figure is the median of ``--repeats`` run
 interleaved, at 1 and at 2 PyTorch threads; the ratios use each system's faster thread setting.
 
 ``--quantize int8`` (:mod:`genlab.quantize`) is measured the same way, and its perplexity on the val
-split is compared with float32's. Reference figures (../shared/data/REFERENCE.md): HF 94 tok/s at
-batch 1 and 298 at batch 8 on a loaded machine; the bare per-token weight matmuls cap float32 at
-~216 tok/s. Last line: one JSON object.
+split is compared with float32's; so is ``--dtype bfloat16`` (:mod:`genlab.inference_dtype`) where the
+CPU computes bfloat16 natively (AVX-512 BF16 or AMX; elsewhere it is left out and the JSON's
+``bfloat16`` is null). Reference figures (../shared/data/REFERENCE.md): HF 94 tok/s at batch 1
+and 298 at batch 8 on a loaded machine; the bare per-token weight matmuls cap float32 at ~216 tok/s.
+Last line: one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import statistics
 import sys
@@ -114,6 +117,7 @@ def main() -> int:
 
     transformers.logging.set_verbosity_error()
     from genlab.evaluate import perplexity
+    from genlab.inference_dtype import cast_for_inference, cpu_has_native_bfloat16
     from genlab.models.gpt import load as load_gpt
     from genlab.quantize import quantize_int8
     from genlab.tokens import TokenStore
@@ -128,6 +132,7 @@ def main() -> int:
     tok = store.tokenizer
     model = load_gpt(run, json.loads((run / "config.json").read_text()), which="latest")
     q8 = quantize_int8(model)
+    bf16 = cast_for_inference(copy.deepcopy(model), "bfloat16", "cpu") if cpu_has_native_bfloat16() else None
     hf = to_hf(model)
     prompt = tok.encode("ROMEO:\nWha")[:10]
     assert len(prompt) == 10
@@ -146,6 +151,8 @@ def main() -> int:
     systems = {"genlab": lambda b: genlab_speed(model, tok, prompt, b, args.new_tokens)[0],
                "genlab-int8": lambda b: genlab_speed(q8, tok, prompt, b, args.new_tokens)[0],
                "hf": lambda b: hf_speed(hf, prompt, b, args.new_tokens)[0]}
+    if bf16 is not None:
+        systems["genlab-bf16"] = lambda b: genlab_speed(bf16, tok, prompt, b, args.new_tokens)[0]
     for threads in args.threads:
         torch.set_num_threads(threads)
         for batch in (1, 8):
@@ -167,8 +174,13 @@ def main() -> int:
     ppl8 = perplexity(q8, val, window=256, batch_size=16, max_tokens=args.ppl_tokens).perplexity
     delta = ppl8 / ppl32 - 1
     print(f"val perplexity over {args.ppl_tokens:,} tokens: float32 {ppl32:.4f}, int8 {ppl8:.4f} ({delta:+.2%})")
+    summary: dict = {"bfloat16": None if bf16 is None else {}}
+    if bf16 is not None:
+        ppl16 = perplexity(bf16, val, window=256, batch_size=16, max_tokens=args.ppl_tokens).perplexity
+        print(f"val perplexity: bfloat16 {ppl16:.4f} ({ppl16 / ppl32 - 1:+.2%} against float32)")
+        summary["bfloat16"]["ppl"] = round(ppl16, 4)
+        summary["bfloat16"]["ppl_delta"] = round(ppl16 / ppl32 - 1, 5)
 
-    summary = {}
     for batch in (1, 8):
         g, gt = best("genlab", batch)
         q, qt = best("genlab-int8", batch)
@@ -180,6 +192,10 @@ def main() -> int:
                         f"threads{suffix}": {"genlab": gt, "int8": qt, "hf": ht}})
         print(f"batch {batch}: genlab {g:.0f} tok/s ({gt} threads), int8 {q:.0f} ({qt}), HF {h:.0f} ({ht}) → "
               f"{g / h:.2f}× and {q / h:.2f}× HF")
+        if bf16 is not None:
+            b, bt = best("genlab-bf16", batch)
+            summary["bfloat16"].update({f"tok_s{suffix}": round(b), f"ratio{suffix}": round(b / h, 2)})
+            print(f"batch {batch}: genlab bfloat16 {b:.0f} tok/s ({bt} threads) → {b / h:.2f}× HF")
     summary.update({"int8_ppl_delta": round(delta, 5), "ppl_float32": round(ppl32, 4), "ppl_int8": round(ppl8, 4),
                     "parity_tokens": agree, "new_tokens": args.new_tokens, "vocab_size": tok.vocab_size,
                     "hf_reference_tok_s": 94, "hf_reference_tok_s_b8": 298, "float32_floor_tok_s": 216})

@@ -82,6 +82,10 @@ def server(run: Path, args: argparse.Namespace, log_file: Path, max_batch: int):
         cmd += ["--workers", str(args.workers)]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
+    if args.dtype != "float32":
+        cmd += ["--dtype", args.dtype]
+    if args.quantize != "none":
+        cmd += ["--quantize", args.quantize]
     log("starting: " + " ".join(cmd[2:]))
     with open(log_file, "wb") as out:
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
@@ -248,6 +252,10 @@ def main() -> None:
     parser.add_argument("--max-queue", type=int, default=64, help="the server's --max-queue")
     parser.add_argument("--workers", type=int, default=0, help="the server's --workers (0: the server's default)")
     parser.add_argument("--threads", type=int, default=0, help="the server's --threads (0: the server's default)")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                        help="the servers' --dtype (both servers use it)")
+    parser.add_argument("--quantize", default="none", choices=["none", "int8"],
+                        help="the servers' --quantize (both servers use it)")
     args = parser.parse_args()
     args.duration = min(args.duration, 60.0)
     args.work.mkdir(parents=True, exist_ok=True)
@@ -319,7 +327,8 @@ def main() -> None:
     print(json.dumps({"benchmark": "serve_load", "model": "gpt 6 layers x 384 dim, char tokens", "cpu": cpu_model(),
                       "cpu_count": os.cpu_count(), "max_tokens": args.max_tokens, "server": {
                           "max_concurrency": args.max_concurrency, "max_queue": args.max_queue,
-                          "workers": args.workers or "default", "threads": args.threads or "default"},
+                          "workers": args.workers or "default", "threads": args.threads or "default",
+                          "dtype": args.dtype, "quantize": args.quantize},
                       "settings": settings, "speedup_tokens_per_s_at_8": speedups, "claim": claim}))
 
 if __name__ == "__main__":

@@ -100,7 +100,8 @@ def test_a_model_off_the_cpu_is_refused_clearly():
         quantize_int8(model)
 
 
-def test_generate_cli_with_quantize_int8(tmp_path, capsys):
+def small_word_run(tmp_path):
+    """A prepared run of five words and a 1-layer GPT trained on it for 30 steps."""
     rng = np.random.default_rng(0)
     words = ["one", "two", "three", "four", "five"]
     (tmp_path / "t.txt").write_text("\n".join(" ".join(rng.choice(words, 6)) for _ in range(300)) + "\n",
@@ -111,6 +112,11 @@ def test_generate_cli_with_quantize_int8(tmp_path, capsys):
     assert main(["train", str(run), "--model", "gpt", "--n-layer", "1", "--n-head", "2", "--n-embd", "32",
                  "--block-size", "32", "--batch-size", "8", "--max-steps", "30", "--eval-interval", "30",
                  "--quiet", "--device", "cpu"]) == 0
+    return run
+
+
+def test_generate_cli_with_quantize_int8(tmp_path, capsys):
+    run = small_word_run(tmp_path)
     capsys.readouterr()
     assert main(["generate", str(run), "--quantize", "int8", "--temperature", "0", "--max-tokens", "20",
                  "--prompt", "one", "--device", "cpu"]) == 0

@@ -22,6 +22,8 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--which", default="best", choices=["best", "latest"], help="which checkpoint")
     p.add_argument("--quantize", choices=["none", "int8"], default="none",
                    help="int8: int8 weights with per-call activation quantization (CPU, neural models)")
+    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32",
+                   help="store the weights in 16 bits for decoding (bfloat16: CPUs with AVX-512 BF16 or AMX; GPUs)")
     add_device(p)
 
 
@@ -50,6 +52,10 @@ def load_for_generation(args: argparse.Namespace):
         from genlab.quantize import quantize_int8
 
         model = quantize_int8(model)
+    if getattr(args, "dtype", "float32") != "float32":
+        from genlab.inference_dtype import cast_for_inference
+
+        model = cast_for_inference(model, args.dtype, device)
     return model, tokenizer, device
 
 

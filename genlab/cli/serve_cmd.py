@@ -48,6 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--which", default="best", choices=["best", "latest"], help="which checkpoint to load")
     p.add_argument("--quantize", choices=["none", "int8"], default="none",
                    help="int8: int8 weights with per-call activation quantization (CPU, neural models)")
+    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32",
+                   help="store the weights (and KV cache) in 16 bits: bfloat16 on a CPU with AVX-512 BF16 or AMX, "
+                   "bfloat16/float16 on a GPU; scores stay float32")
     p.add_argument("--threads", type=positive_int,
                    help="PyTorch CPU threads of each thread that computes tokens (default on a CPU: every core "
                    "for the batcher; with --max-batch 1, the cores shared out among the --workers)")
@@ -155,7 +158,8 @@ def run(args: argparse.Namespace) -> int:
     main_thread(device)  # the computing threads set their own (genlab.serve.compute_threads)
     sock = _bind(args.host, args.port)
     try:
-        registry = load_runs(args.runs, device=device, which=args.which, quantize=args.quantize)
+        registry = load_runs(args.runs, device=device, which=args.which, quantize=args.quantize,
+                             dtype=args.dtype)
         app = create_app(registry, limits, api_key=args.api_key)
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host

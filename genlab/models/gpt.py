@@ -517,7 +517,7 @@ class GPT(nn.Module):
         ends = torch.tensor([len(c) - 1 for c in chunks], device=device)
         last = hidden[torch.arange(len(rows), device=device), ends]  # (k, C): each row's last real token
         head = cache.plan.head if fast_decoding(self) else self.lm_head
-        return head(last)  # (k, V)
+        return head(last).float()  # (k, V): float32 scores whatever the weights are stored in
 
     def _plan_rows(self, cache: SlotCache, rows: list[int], tokens: torch.Tensor, positions: torch.Tensor,
                    write_at: torch.Tensor, seen: int, visible: torch.Tensor | None) -> torch.Tensor:

@@ -41,22 +41,29 @@ Project = Callable[[torch.Tensor], torch.Tensor]
 ProjectAdd = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-@lru_cache(maxsize=1)
-def packed_linear_available() -> bool:
-    """Whether this PyTorch build has oneDNN's packed linear kernels (and they compute ``F.linear``)."""
+@lru_cache(maxsize=2)
+def packed_linear_available(dtype: torch.dtype = torch.float32) -> bool:
+    """Whether this PyTorch build has oneDNN's packed linear kernels for ``dtype`` (and they compute ``F.linear``).
+
+    bfloat16 counts only where the CPU computes it natively (AVX-512 BF16 or AMX): elsewhere oneDNN
+    converts every operand and a packed bfloat16 product is slower than float32.
+    """
     try:
-        w, x = torch.randn(8, 4), torch.randn(2, 4)
+        if dtype == torch.bfloat16 and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return False
+        w, x = torch.randn(8, 4).to(dtype), torch.randn(2, 4).to(dtype)
         packed = torch.ops.mkldnn._reorder_linear_weight(w)
         y = torch.ops.mkldnn._linear_pointwise(x, packed, None, "none", [], "")
-        return bool(torch.allclose(y, F.linear(x, w), atol=1e-5))
+        tolerance = 1e-5 if dtype == torch.float32 else 5e-2
+        return bool(torch.allclose(y.float(), F.linear(x, w).float(), atol=tolerance))
     except (AttributeError, RuntimeError):
         return False
 
 
 def _packable(linear: nn.Module) -> bool:
     w = getattr(linear, "weight", None)
-    return (type(linear) is nn.Linear and w.device.type == "cpu" and w.dtype == torch.float32
-            and packed_linear_available())
+    return (type(linear) is nn.Linear and w.device.type == "cpu" and w.dtype in (torch.float32, torch.bfloat16)
+            and packed_linear_available(w.dtype))
 
 
 def projection(linear: nn.Module, gelu: str | None = None) -> Project:

@@ -84,8 +84,9 @@ class ModelRegistry:
 
 
 def load_runs(runs: Sequence[str | Path], device: str = "cpu", which: str = "best",
-              quantize: str = "none") -> ModelRegistry:
+              quantize: str = "none", dtype: str = "float32") -> ModelRegistry:
     """Load every run through the model registry (the same loader ``genlab generate`` uses)."""
+    from genlab.inference_dtype import cast_for_inference
     from genlab.models import load_model
 
     served = []
@@ -94,6 +95,8 @@ def load_runs(runs: Sequence[str | Path], device: str = "cpu", which: str = "bes
         model, tokenizer, config = load_model(path, device=device, which=which)
         if quantize == "int8" and not getattr(model, "is_seq2seq", False):
             model = _quantize_int8(model)
+        if dtype != "float32" and not getattr(model, "is_seq2seq", False):
+            model = cast_for_inference(model, dtype, device)
         config_file = path / "config.json"
         created = int(config_file.stat().st_mtime) if config_file.is_file() else int(time.time())
         served.append(ServedModel(path.resolve().name, model, tokenizer, config, device, created, path.resolve()))
