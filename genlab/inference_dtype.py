@@ -9,10 +9,11 @@ and 1.04 / 0.55 ms for 182 prompt positions in float32 / bfloat16.
 
 The whole model is cast (weights, embeddings, LayerNorms, and so the KV cache); scores are returned
 in float32, so sampling, logprobs and stop rules are unchanged. Rounding the weights to 8 bits of
-mantissa moves the logits a little: ``benchmarks/serve_load.py`` reports the validation perplexity of
-both forms next to their speed. On a CPU without native bfloat16 every product would convert its
-operands first and run slower than float32, so that combination is refused rather than silently
-slow; float16 is for GPUs (CPUs emulate it).
+mantissa moves the logits a little: ``benchmarks/generate_speed.py`` reports the validation
+perplexity of both forms next to their speed (12.0131 against 12.0130 for its 6-layer GPT). On a
+CPU without native bfloat16 every product would convert its operands first and run slower than
+float32, so that combination is refused rather than silently slow; float16 is for GPUs (CPUs
+emulate it).
 """
 
 from __future__ import annotations
