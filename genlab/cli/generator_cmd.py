@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from genlab.cli.args import add_device, duration, nonneg_float, nonneg_int, positive_int
-from genlab.cli.image_cmd import add_threads
+from genlab.cli.image_cmd import add_step_dtype, add_threads
 
 
 def add_train_flags(t: argparse.ArgumentParser, config_name: str, set_example: str, pictures: str) -> None:
@@ -30,6 +30,7 @@ def add_train_flags(t: argparse.ArgumentParser, config_name: str, set_example: s
     t.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help=f"any field of {config_name}, e.g. {set_example}")
     add_threads(t)
+    add_step_dtype(t)
     t.add_argument("--no-pictures", action="store_true", help=f"skip {pictures} at the end")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     add_device(t)
@@ -74,7 +75,7 @@ def train_generator(args: argparse.Namespace, kind: Any, verb: str, models: tupl
     run = Path(args.run)
     cfg = ImageTrainConfig(seed=args.seed, time_budget=args.time_budget, max_steps=args.max_steps,
                            clock=args.budget_clock, threads=args.threads, device=resolve_device(args.device),
-                           quiet=args.quiet, pictures=not args.no_pictures)
+                           quiet=args.quiet, pictures=not args.no_pictures, dtype=args.dtype)
     flags = {"batch_size": args.batch_size, "lr": args.lr, "eval_interval": args.eval_interval}
     size = getattr(args, size_flag.lstrip("-").replace("-", "_"))
     if args.resume:

@@ -33,6 +33,7 @@ from genlab import __version__
 from genlab.checkpoint import torch_load, torch_save
 from genlab.errors import GenlabError
 from genlab.image import run as runs
+from genlab.image import step_dtype
 from genlab.image.data import ImageData
 from genlab.image.run import IMAGE, RunKind
 from genlab.training.task import TRAIN_STATE
@@ -55,6 +56,7 @@ class ImageTrainConfig:
     #: none | geometric (shifts, rotations, elastic) | diffaugment (GAN discriminator) | all (see genlab.augment.image)
     augment: str = "none"
     augment_strength: float = 1.0
+    dtype: str = "float32"  # float32 | bfloat16 | auto: autocast of each training step (genlab.image.step_dtype)
 
 
 class Clock:
@@ -224,10 +226,15 @@ def _train(run: Path, cfg: ImageTrainConfig, judge, kind: RunKind) -> TrainResul
     batches = _Batches(train_x, mc.batch_size, cfg.seed, _augmentation(cfg, family, model, data.levels))
     max_steps = cfg.max_steps if cfg.max_steps is not None else (None if cfg.time_budget else mc.steps)
 
+    dtype, timings = step_dtype.choose(cfg.dtype, model, train_x[:batches.batch_size], device)
+    if timings and not cfg.quiet:
+        shown = ", ".join(f"{name} {1e3 * t:.0f} ms/step" for name, t in timings.items())
+        print(f"--dtype auto: {shown} → {dtype}", flush=True)
+
     state_path = run / TRAIN_STATE
     state, saved_rng = _restore(run, model, optimizers, batches, device)
     record = dict(config)
-    record["train"] = {**asdict(cfg), "resumed_at_step": state["step"]}
+    record["train"] = {**asdict(cfg), "resumed_at_step": state["step"], "dtype_used": dtype}
     runs.write_config(run, record)
 
     selection = "validation loss"
@@ -271,7 +278,8 @@ def _train(run: Path, cfg: ImageTrainConfig, judge, kind: RunKind) -> TrainResul
                 if cfg.time_budget is not None and clock() >= cfg.time_budget:
                     stop_reason = "time budget"
                     break
-                values = model.training_step(batches.next(), optimizers)
+                with step_dtype.autocast(dtype, device):
+                    values = model.training_step(batches.next(), optimizers)
                 if not _finite(values):
                     bad = ", ".join(f"{k}={v}" for k, v in values.items() if not math.isfinite(v))
                     raise GenlabError(f"training diverged at step {state['step'] + 1} ({bad}); the last saved "
