@@ -38,10 +38,16 @@ from genlab.image.trainer import ImageTrainConfig, new_run, train
 
 
 def _train(run: Path, family: str, data, judge, kind, args) -> dict:
+    from genlab.cli.image_cmd import parse_settings
+
     shutil.rmtree(run, ignore_errors=True)
     cfg = ImageTrainConfig(seed=args.seed, time_budget=args.budget, clock=args.clock, threads=args.threads,
                            quiet=not args.progress, dtype=args.dtype)
-    new_run(run, family, data, {}, cfg, kind=kind)
+    mine = [item.partition(":")[2] for item in args.set if item.partition(":")[0] == family]
+    settings = parse_settings(kind.family_class(family).Config, mine)
+    if settings:
+        print(f"[{family}] settings: {settings}", flush=True)
+    new_run(run, family, data, settings, cfg, kind=kind)
     print(f"[{family}] training for {args.budget:.0f} s ({args.clock} clock, {args.threads} threads)…", flush=True)
     result = train(run, cfg, judge=judge, kind=kind)
     used = json.loads((run / "config.json").read_text())["train"]["dtype_used"]
@@ -164,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="wall time, or CPU seconds per thread (fair on a shared machine)")
     p.add_argument("--models", default="wavegan,vgan,gan", help="comma-separated subset of wavegan,vgan,gan")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--set", action="append", default=[], metavar="FAMILY:NAME=VALUE",
+                   help="a model setting, e.g. wavegan:conditional=true wavegan:spectral=1 wavegan:width=16")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "auto"],
                    help="autocast of each training step (auto: the faster here, probed per model)")
     p.add_argument("--seed", type=int, default=0)
@@ -218,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, ok in targets.items():
         print(f"target {name}: {'met' if ok else 'NOT met'}")
     summary = {"benchmark": "media_families", "budget_s": args.budget, "clock": args.clock, "threads": args.threads,
-               "dtype": args.dtype,
+               "dtype": args.dtype, "settings": args.set,
                "seed": args.seed, "targets": targets, "results": rows}
     print(json.dumps(summary, default=float))
     return 0

@@ -35,9 +35,14 @@ def mel_filters(sample_rate: int, n_fft: int = N_FFT, mels: int = MELS) -> torch
 
 
 def log_mel(x: torch.Tensor, sample_rate: int) -> torch.Tensor:
-    """Clips ``[B, 1, T]`` (or ``[B, T]``) in [-1, 1] → log-mel energies ``[B, 1, MELS, frames]``."""
-    x = x.detach().float().cpu().reshape(len(x), -1)
-    window = torch.hann_window(N_FFT)
+    """Clips ``[B, 1, T]`` (or ``[B, T]``) in [-1, 1] → log-mel energies ``[B, 1, MELS, frames]`` (CPU, no grad)."""
+    return log_mel_energies(x.detach().float().cpu(), sample_rate)[:, None]  # (B, 1, MELS, frames)
+
+
+def log_mel_energies(x: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """The same energies ``[B, MELS, frames]`` on ``x``'s device, differentiable (a GAN's spectral critic)."""
+    x = x.float().reshape(len(x), -1)  # the STFT in float32 even under autocast
+    window = torch.hann_window(N_FFT, device=x.device)
     spec = torch.stft(x, N_FFT, HOP, window=window, center=True, return_complex=True).abs() ** 2  # (B, F, frames)
-    mel = torch.einsum("mf,bft->bmt", mel_filters(sample_rate), spec)
-    return torch.log(mel + 1e-6)[:, None]  # (B, 1, MELS, frames)
+    mel = torch.einsum("mf,bft->bmt", mel_filters(sample_rate).to(x.device), spec)
+    return torch.log(mel + 1e-6)

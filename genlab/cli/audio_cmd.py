@@ -2,6 +2,7 @@
 
     genlab audio train RUN --model wavegan --data builtin:spoken-digits --time-budget 300 --seed 0
     genlab audio sample RUN --num 16 --out clips/ --seed 1     # clips/000.wav … + clips/spectrograms.png
+    genlab audio sample RUN --word ko:삼 --out three/           # a conditional run (--set conditional=true)
     genlab audio eval RUN                                      # inception score next to the real clips'
 
 Same run directory, trainer, checkpoints and resume as ``genlab image`` (``genlab/image/trainer.py``);
@@ -46,6 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     s = verbs.add_parser("sample", help="write generated clips as WAV files and a spectrogram grid")
     add_sample_flags(s, "folder for NNN.wav and spectrograms.png (created)")
+    s.add_argument("--word", help="a conditional run (--set conditional=true): say this word in every clip, "
+                   "e.g. en:three or ko:삼 (default: the words in turn)")
     s.set_defaults(func=sample)
 
     e = verbs.add_parser("eval", help="inception score and Fréchet distance, next to real held-out clips")
@@ -71,6 +74,8 @@ def train(args: argparse.Namespace) -> int:
 def sample(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    import torch
+
     from genlab.audio.plots import save_spectrograms
     from genlab.audio.run import AUDIO
     from genlab.audio.wav import write_wav
@@ -85,12 +90,21 @@ def sample(args: argparse.Namespace) -> int:
     if out.suffix.lower() in (".wav", ".png"):
         raise GenlabError(f"--out {out}: name a folder (the clips become {out.stem}/000.wav …)")
     model, data, _ = load_run(args.run, args.which, resolve_device(args.device), kind=AUDIO)
-    clips = model.sample(args.num, seed=args.seed)
+    labels = None
+    if args.word is not None:
+        if not getattr(model, "conditional", False):
+            raise GenlabError(f"{args.run} is unconditional: it cannot be asked for a word; train a run with "
+                              "--set conditional=true, or drop --word")
+        if args.word not in data.classes:
+            raise GenlabError(f"--word {args.word!r} is not one of this run's words: {', '.join(data.classes)}")
+        labels = torch.full((args.num,), data.classes.index(args.word))
+    clips = model.sample(args.num, seed=args.seed, labels=labels)
     digits = len(str(args.num - 1))
     for i, clip in enumerate(clips):
         write_wav(out / f"{i:0{max(3, digits)}d}.wav", clip[0].numpy(), data.sample_rate)
+    said = f", word {args.word}" if args.word else ""
     save_spectrograms(clips[:64], out / "spectrograms.png", data.sample_rate,
-                      f"{model.family}: {min(64, args.num)} samples (seed {args.seed})")
+                      f"{model.family}: {min(64, args.num)} samples (seed {args.seed}{said})")
     print(f"wrote {args.num} clips ({data.sample_rate} Hz, 16-bit mono WAV) and spectrograms.png to {out}")
     return 0
 

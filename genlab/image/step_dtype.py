@@ -38,14 +38,16 @@ def autocast(dtype: str, device: str) -> contextlib.AbstractContextManager:
     return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16)
 
 
-def _seconds_per_step(model: Any, batch: torch.Tensor, dtype: str, device: str) -> float:
+def _seconds_per_step(model: Any, batch: torch.Tensor, dtype: str, device: str,
+                      labels: torch.Tensor | None = None) -> float:
     probe = copy.deepcopy(model)
     optimizers = probe.configure_optimizers()
+    extra = {} if labels is None else {"labels": labels}
     times = []
     for i in range(PROBE_STEPS + 1):  # the first step warms up (allocations, oneDNN's kernel choice)
         start = time.perf_counter()
         with autocast(dtype, device):
-            probe.training_step(batch, optimizers)
+            probe.training_step(batch, optimizers, **extra)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         if i:
@@ -53,12 +55,13 @@ def _seconds_per_step(model: Any, batch: torch.Tensor, dtype: str, device: str) 
     return statistics.median(times)
 
 
-def choose(dtype: str, model: Any, batch: torch.Tensor, device: str) -> tuple[str, dict[str, float]]:
+def choose(dtype: str, model: Any, batch: torch.Tensor, device: str,
+           labels: torch.Tensor | None = None) -> tuple[str, dict[str, float]]:
     """``dtype`` itself, or for ``auto`` the faster of float32 and bfloat16 here, with the probe's timings."""
     check(dtype)
     if dtype != "auto":
         return dtype, {}
     devices = [torch.device(device)] if device.startswith("cuda") else []
     with torch.random.fork_rng(devices=devices):  # the run's random stream is the same whatever is probed
-        timings = {d: _seconds_per_step(model, batch, d, device) for d in candidates(device)}
+        timings = {d: _seconds_per_step(model, batch, d, device, labels) for d in candidates(device)}
     return pick(timings), timings

@@ -105,6 +105,8 @@ def new_run(run: Path, family: str, data: ImageData, model_overrides: dict[str, 
     run.mkdir(parents=True, exist_ok=True)
     (run / METRICS).unlink(missing_ok=True)
     torch.manual_seed(cfg.seed)
+    if model_overrides.get("conditional"):  # a class-conditional model knows the data's classes
+        model_overrides = {**model_overrides, "classes": len(data.classes) if data.labels is not None else 0}
     model = runs.build_model(family, model_overrides, data.shape, data.levels, kind)
     runs.save_data(run, data)
     runs.write_config(run, {"format": runs.FORMAT, "kind": kind.name, "model": runs.model_config_dict(model),
@@ -112,23 +114,29 @@ def new_run(run: Path, family: str, data: ImageData, model_overrides: dict[str, 
 
 
 class _Batches:
-    """Shuffled epochs over the training images, drawn with their own generator (saved for resume)."""
+    """Shuffled epochs over the training images, drawn with their own generator (saved for resume).
 
-    def __init__(self, images: torch.Tensor, batch_size: int, seed: int, transform=None) -> None:
+    ``next()`` gives ``(images, labels)``; labels are None unless the model is conditional.
+    """
+
+    def __init__(self, images: torch.Tensor, batch_size: int, seed: int, transform=None,
+                 labels: torch.Tensor | None = None) -> None:
         self.images, self.batch_size = images, min(batch_size, len(images))
+        self.labels = labels
         self.gen = torch.Generator().manual_seed(seed + 1)
         self.order = torch.randperm(len(images), generator=self.gen)
         self.pos = 0
         self.transform = transform  # (batch, generator) → augmented batch; draws from the same generator
 
-    def next(self) -> torch.Tensor:
+    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.pos + self.batch_size > len(self.order):
             self.order = torch.randperm(len(self.images), generator=self.gen)
             self.pos = 0
         idx = self.order[self.pos:self.pos + self.batch_size]
         self.pos += self.batch_size
         batch = self.images[idx.to(self.images.device)]
-        return batch if self.transform is None else self.transform(batch, self.gen)
+        labels = None if self.labels is None else self.labels[idx.to(self.labels.device)]
+        return (batch if self.transform is None else self.transform(batch, self.gen)), labels
 
     def state(self) -> dict[str, Any]:
         return {"gen": self.gen.get_state(), "order": self.order, "pos": self.pos}
@@ -223,10 +231,16 @@ def _train(run: Path, cfg: ImageTrainConfig, judge, kind: RunKind) -> TrainResul
     mc = model.config
     optimizers = model.configure_optimizers()
     train_x, val_x = data.tensor("train", device), data.tensor("val", device)
-    batches = _Batches(train_x, mc.batch_size, cfg.seed, _augmentation(cfg, family, model, data.levels))
+    labels = None
+    if getattr(model, "conditional", False):
+        if data.labels is None:
+            raise GenlabError(f"this {family} model is conditional but its data has no labels")
+        labels = torch.as_tensor(data.labels["train"], dtype=torch.long, device=device)
+    batches = _Batches(train_x, mc.batch_size, cfg.seed, _augmentation(cfg, family, model, data.levels), labels)
     max_steps = cfg.max_steps if cfg.max_steps is not None else (None if cfg.time_budget else mc.steps)
 
-    dtype, timings = step_dtype.choose(cfg.dtype, model, train_x[:batches.batch_size], device)
+    dtype, timings = step_dtype.choose(cfg.dtype, model, train_x[:batches.batch_size], device,
+                                       None if labels is None else labels[:batches.batch_size])
     if timings and not cfg.quiet:
         shown = ", ".join(f"{name} {1e3 * t:.0f} ms/step" for name, t in timings.items())
         print(f"--dtype auto: {shown} → {dtype}", flush=True)
@@ -278,8 +292,10 @@ def _train(run: Path, cfg: ImageTrainConfig, judge, kind: RunKind) -> TrainResul
                 if cfg.time_budget is not None and clock() >= cfg.time_budget:
                     stop_reason = "time budget"
                     break
+                x, y = batches.next()
                 with step_dtype.autocast(dtype, device):
-                    values = model.training_step(batches.next(), optimizers)
+                    values = (model.training_step(x, optimizers) if y is None
+                              else model.training_step(x, optimizers, labels=y))
                 if not _finite(values):
                     bad = ", ".join(f"{k}={v}" for k, v in values.items() if not math.isfinite(v))
                     raise GenlabError(f"training diverged at step {state['step'] + 1} ({bad}); the last saved "

@@ -125,3 +125,18 @@ def test_corrupted_checkpoint_is_one_line(trained_run, tmp_path):
     out = genlab("audio", "sample", str(broken), "--out", str(tmp_path / "o"))
     assert out.returncode == 2 and "corrupted" in out.stderr and len(out.stderr.splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_a_conditional_run_samples_the_word_asked_for(tmp_path, tone_folder, trained_run):
+    run = tmp_path / "cond"
+    out = genlab("audio", "train", str(run), "--model", "wavegan", "--data", str(tone_folder), "--max-steps", "2",
+                 "--set", "conditional=true", "--set", "spectral=0.5", "--quiet", "--no-pictures", *TINY)
+    assert out.returncode == 0, out.stderr
+    out = genlab("audio", "sample", str(run), "--num", "2", "--word", "tone1", "--out", str(tmp_path / "w"))
+    assert out.returncode == 0, out.stderr
+    assert sorted(p.name for p in (tmp_path / "w").glob("*.wav")) == ["000.wav", "001.wav"]
+    out = genlab("audio", "sample", str(run), "--word", "tone9", "--out", str(tmp_path / "x"))
+    assert out.returncode == 2 and len(out.stderr.splitlines()) == 1, out.stderr
+    assert "not one of this run's words: tone0, tone1, tone2" in out.stderr
+    out = genlab("audio", "sample", str(trained_run), "--word", "tone1", "--out", str(tmp_path / "y"))
+    assert out.returncode == 2 and "is unconditional" in out.stderr and len(out.stderr.splitlines()) == 1

@@ -59,9 +59,12 @@ def test_auto_times_both_and_leaves_the_random_stream_alone(digits, monkeypatch)
     assert set(timings) == {"float32", "bfloat16"} and chosen in timings
     assert torch.equal(torch.get_rng_state(), before)  # the run draws the same numbers whatever was probed
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in weights.items())  # a copy was probed
-    monkeypatch.setattr(step_dtype, "_seconds_per_step", lambda m, b, d, dev: {"float32": 2.0, "bfloat16": 1.0}[d])
+    def timed(seconds: dict[str, float]):
+        return lambda model, batch, dtype, device, labels=None: seconds[dtype]
+
+    monkeypatch.setattr(step_dtype, "_seconds_per_step", timed({"float32": 2.0, "bfloat16": 1.0}))
     assert step_dtype.choose("auto", model, batch, "cpu")[0] == "bfloat16"
-    monkeypatch.setattr(step_dtype, "_seconds_per_step", lambda m, b, d, dev: {"float32": 1.0, "bfloat16": 0.98}[d])
+    monkeypatch.setattr(step_dtype, "_seconds_per_step", timed({"float32": 1.0, "bfloat16": 0.98}))
     assert step_dtype.choose("auto", model, batch, "cpu")[0] == "float32"  # a tie keeps float32's precision
 
 
