@@ -59,6 +59,8 @@ def choose(dtype: str, model: Any, batch: torch.Tensor, device: str,
            labels: torch.Tensor | None = None) -> tuple[str, dict[str, float]]:
     """``dtype`` itself, or for ``auto`` the faster of float32 and bfloat16 here, with the probe's timings."""
     check(dtype)
+    if dtype == "bfloat16" and "bfloat16" not in candidates(device):
+        raise GenlabError(f"--dtype bfloat16: {device} cannot run bfloat16 autocast here; use float32 (or auto)")
     if dtype != "auto":
         return dtype, {}
     devices = [torch.device(device)] if device.startswith("cuda") else []

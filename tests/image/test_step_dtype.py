@@ -75,6 +75,8 @@ def test_auto_is_recorded_and_an_unknown_dtype_is_refused(tmp_path, digits):
     assert used in ("float32", "bfloat16")
     with pytest.raises(GenlabError, match="--dtype must be one of"):
         train(tmp_path, _cfg(max_steps=3, dtype="float16"))
+    with pytest.raises(GenlabError, match="mps cannot run bfloat16"):
+        step_dtype.choose("bfloat16", None, torch.zeros(1), "mps")
 
 
 def test_audio_cli_trains_with_dtype_bfloat16(tmp_path, capsys):
