@@ -12,6 +12,11 @@ An image model is a ``torch.nn.Module`` built as ``Model(config, shape, levels)`
   without such a number (the GAN) leaves it out and the trainer selects by digits FID instead;
 - ``sample(n, seed) -> Tensor[n, C, H, W]`` in [0, 1], the same images for the same seed and weights.
 
+A class-conditional model (so far the WaveGAN with ``conditional=true``) also has ``conditional = True``:
+the trainer then passes each batch's labels as ``training_step(x, optimizers, labels=y)``, ``new_run``
+fills its config's ``classes`` from the data, and ``sample(n, seed, labels=None)`` draws the classes
+asked for (in turn when none are given, so the metrics see every class).
+
 Likelihood models also give ``log_prob(x) -> Tensor[n]`` and ``test_bits_per_dim(x, levels, seed)``.
 Optional, used by the pictures when present: ``reconstruct(x)``, ``interpolate(a, b, steps)``,
 ``denoising_strip(n, seed, frames)``; ``sampling_settings`` names the config fields that may change
