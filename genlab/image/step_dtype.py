@@ -1,9 +1,10 @@
 """``--dtype`` for the generators (image, audio, video): each training step under bfloat16 autocast, or not.
 
 The generators' convolutions are where the time goes, and on a CPU with native bfloat16 (AVX-512 BF16
-or AMX) oneDNN runs them in bfloat16 much faster: on the 2-core AMD EPYC of the test machine (AVX-512
-BF16, one thread, batch 32) a VGAN step took 370 → 221–252 ms and a width-16 WaveGAN step 537 → 319
-ms, while the width-8 WaveGAN gained only 10 % (its layers are too small for the casts to pay). So, as
+or AMX) oneDNN runs them in bfloat16 faster: on the 2-core AMD EPYC of the test machine (AVX-512 BF16,
+quiet, batch 32, one / two threads) a VGAN step took 215 → 144 / 128 → 100 ms and a width-16 WaveGAN
+step 323 → 212 / 185 → 130 ms, while the width-8 WaveGAN gained 15 / 29 % (its layers are small
+enough for the casts to cost about what the products save). So, as
 for the language models (:mod:`genlab.training.dtype_probe`), ``auto`` times a few real steps each
 way on a copy of the model and its optimizers, with PyTorch's random state put back afterwards, and
 keeps bfloat16 only when it wins by a margin. Weights, optimizer state, evaluation and sampling stay
