@@ -53,6 +53,14 @@ class ImageModel(Protocol):
     def sample(self, n: int, seed: int = 0) -> torch.Tensor: ...
 
 
+def take_step(model: ImageModel, x: torch.Tensor, optimizers: dict[str, torch.optim.Optimizer],
+              labels: torch.Tensor | None = None) -> dict[str, float]:
+    """``model.training_step`` on a batch, handing a conditional model its batch's labels."""
+    if labels is None:
+        return model.training_step(x, optimizers)
+    return model.training_step(x, optimizers, labels=labels)
+
+
 def family_class(name: str) -> type:
     """The model class of a family (imported lazily: a family's code loads only when used)."""
     from genlab.errors import GenlabError

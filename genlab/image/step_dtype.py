@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from genlab.errors import GenlabError
+from genlab.image.protocol import take_step
 from genlab.training.dtype_probe import PROBE_STEPS, candidates, pick
 
 STEP_DTYPES = ("float32", "bfloat16", "auto")
@@ -43,12 +44,11 @@ def _seconds_per_step(model: Any, batch: torch.Tensor, dtype: str, device: str,
                       labels: torch.Tensor | None = None) -> float:
     probe = copy.deepcopy(model)
     optimizers = probe.configure_optimizers()
-    extra = {} if labels is None else {"labels": labels}
     times = []
     for i in range(PROBE_STEPS + 1):  # the first step warms up (allocations, oneDNN's kernel choice)
         start = time.perf_counter()
         with autocast(dtype, device):
-            probe.training_step(batch, optimizers, **extra)
+            take_step(probe, batch, optimizers, labels)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         if i:

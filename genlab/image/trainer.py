@@ -35,6 +35,7 @@ from genlab.errors import GenlabError
 from genlab.image import run as runs
 from genlab.image import step_dtype
 from genlab.image.data import ImageData
+from genlab.image.protocol import take_step
 from genlab.image.run import IMAGE, RunKind
 from genlab.training.task import TRAIN_STATE
 
@@ -294,8 +295,7 @@ def _train(run: Path, cfg: ImageTrainConfig, judge, kind: RunKind) -> TrainResul
                     break
                 x, y = batches.next()
                 with step_dtype.autocast(dtype, device):
-                    values = (model.training_step(x, optimizers) if y is None
-                              else model.training_step(x, optimizers, labels=y))
+                    values = take_step(model, x, optimizers, y)
                 if not _finite(values):
                     bad = ", ".join(f"{k}={v}" for k, v in values.items() if not math.isfinite(v))
                     raise GenlabError(f"training diverged at step {state['step'] + 1} ({bad}); the last saved "

@@ -35,6 +35,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from genlab.inference_dtype import cpu_has_native_bfloat16
+
 #: ``x[N, in] -> y[N, out]``
 Project = Callable[[torch.Tensor], torch.Tensor]
 #: ``(x[N, in], residual[N, out]) -> residual + y``
@@ -49,7 +51,7 @@ def packed_linear_available(dtype: torch.dtype = torch.float32) -> bool:
     converts every operand and a packed bfloat16 product is slower than float32.
     """
     try:
-        if dtype == torch.bfloat16 and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        if dtype == torch.bfloat16 and not cpu_has_native_bfloat16():
             return False
         w, x = torch.randn(8, 4).to(dtype), torch.randn(2, 4).to(dtype)
         packed = torch.ops.mkldnn._reorder_linear_weight(w)
