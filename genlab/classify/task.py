@@ -36,6 +36,7 @@ class ClassificationTask:
     """The :class:`genlab.training.task.TrainTask` for a text classifier."""
 
     family = "classifier"
+    count_unit = "texts"  # what count_tokens, the loss's mean and --epochs count
     best_by = "val_accuracy"
 
     def __init__(self, tokenizer_fingerprint: str, train: EncodedTexts, val: EncodedTexts,
@@ -78,7 +79,7 @@ class ClassificationTask:
         return task + self.auxiliary.weight * self.auxiliary.loss(model.backbone, hidden, batch[3])
 
     def count_tokens(self, batch: tuple[torch.Tensor, ...]) -> int:
-        return len(batch[2])
+        return len(batch[2])  # texts (count_unit): the loss is a mean over texts
 
     def extra_metrics(self, model: nn.Module) -> dict[str, float]:
         """Accuracy on every validation text."""

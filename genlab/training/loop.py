@@ -246,7 +246,11 @@ def evaluate(model: nn.Module, task: TrainTask, cfg: TrainConfig, device: str, a
 
 
 def planned_steps(task: TrainTask, cfg: TrainConfig) -> int | None:
-    """``--max-steps``, or ``--epochs`` converted to steps; ``None`` under a time budget."""
+    """``--max-steps``, or ``--epochs`` converted to steps; ``None`` under a time budget.
+
+    An epoch is ``task.train_tokens`` counted in the unit ``count_tokens`` counts (tokens, or a task's
+    ``count_unit``: texts, pairs), so the two must agree.
+    """
     if cfg.max_steps is not None:
         return cfg.max_steps
     if cfg.epochs is None:
@@ -521,7 +525,8 @@ def _fit(task: TrainTask, cfg: TrainConfig, path: Path, model_config: dict[str, 
     plotted = [time.perf_counter()]
     stopped = ""
     win = prog.window or {}
-    speed: float | None = None  # tokens/s, smoothed for the progress bar
+    speed: float | None = None  # tokens/s (or the task's count_unit per second), smoothed for the progress bar
+    speed_label = "tok_s" if getattr(task, "count_unit", "tokens") == "tokens" else f"{task.count_unit}_s"
     bar = _Bar(progress and ranks.main, max_steps, cfg.time_budget, prog.step, prog.elapsed, quiet=not ranks.main)
     try:
         with StopRequests() as signals:
@@ -572,7 +577,7 @@ def _fit(task: TrainTask, cfg: TrainConfig, path: Path, model_config: dict[str, 
                     win = {}
                     prog.window = win
                 speed = ntok / max(dt, 1e-9) if speed is None else 0.9 * speed + 0.1 * ntok / max(dt, 1e-9)
-                bar.advance(prog.step, elapsed(), loss=f"{loss:.4f}", tok_s=f"{speed:,.0f}", lr=f"{lr:.2e}")
+                bar.advance(prog.step, elapsed(), loss=f"{loss:.4f}", **{speed_label: f"{speed:,.0f}"}, lr=f"{lr:.2e}")
                 if prog.step % cfg.eval_interval == 0:
                     run_eval(bar)
                     if cfg.early_stop and prog.evals_since_best >= cfg.early_stop:

@@ -1,9 +1,11 @@
 """The training record: ``metrics.jsonl`` (one JSON object per line) and ``loss.png`` drawn from it.
 
 Lines are ``{"kind": "train", "step", "time", "tokens", "loss", "lr", "grad_norm", "clip_rate",
-"tokens_per_s"}`` every ``log_interval`` steps and ``{"kind": "eval", "step", "time", "val_loss",
-"val_perplexity", ...}`` at each evaluation; ``time`` is training wall time in seconds, across
-resumes. On resume, lines past the checkpoint's step are dropped, so the file tells one story.
+"tokens_per_s"}`` every ``log_interval`` steps (``tokens`` in the unit the task's loss averages over:
+tokens, or its ``count_unit``, e.g. texts for a classifier, pairs for DPO) and ``{"kind": "eval",
+"step", "time", "val_loss", "val_perplexity", ...}`` at each evaluation; ``time`` is training wall
+time in seconds, across resumes. On resume, lines past the checkpoint's step are dropped, so the
+file tells one story.
 """
 
 from __future__ import annotations

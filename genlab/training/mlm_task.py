@@ -124,7 +124,13 @@ class MaskedLMTask(LanguageModelTask):
         return F.cross_entropy(logits.float(), y[chosen])
 
     def count_tokens(self, batch: tuple[torch.Tensor, ...]) -> int:
-        return int((batch[1] != IGNORE).sum())
+        return int((batch[1] != IGNORE).sum())  # masked positions: the loss is their mean
+
+    @property
+    def train_tokens(self) -> int:
+        """Masked positions expected in one pass over the training split, the unit ``count_tokens`` counts:
+        ``--epochs`` then counts passes over the text (counting every token would plan ~7× too many steps)."""
+        return max(1, round(super().train_tokens * MASK_RATE))
 
     def extra_metrics(self, model: nn.Module) -> dict[str, float]:
         """Masked-token accuracy on fixed validation windows (the same windows and masks each time)."""

@@ -52,7 +52,10 @@ class TrainTask(Protocol):
         ...
 
     def count_tokens(self, batch: tuple[torch.Tensor, ...]) -> int:
-        """Target tokens in the batch (for tokens/s)."""
+        """Target tokens in the batch: what its mean loss averages over (micro-batches and ranks are weighted
+        by it) and what the progress bar's speed counts. A task whose loss averages over whole examples
+        (texts, preference pairs) counts those instead and names them in a ``count_unit`` attribute;
+        ``--epochs`` then counts passes over ``train_tokens`` of that same unit."""
         ...
 
     def extra_metrics(self, model: torch.nn.Module) -> dict[str, float]:

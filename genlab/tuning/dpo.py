@@ -34,6 +34,7 @@ class DPOTask:
     """The :class:`genlab.training.task.TrainTask` for DPO on a policy run (chat or plain)."""
 
     cross_entropy_loss = False  # its val loss is no cross-entropy: no perplexity is reported
+    count_unit = "pairs"  # what count_tokens, the loss's mean and --epochs count
 
     def __init__(self, family: str, renderer: Renderer, train: list[PreferencePair], val: list[PreferencePair],
                  block_size: int, beta: float, build_model: Any, info: dict[str, Any]) -> None:
@@ -96,7 +97,8 @@ class DPOTask:
                         ref_c, ref_r, self.beta)
 
     def count_tokens(self, batch: tuple[torch.Tensor, ...]) -> int:
-        return int(batch[1].sum() + batch[3].sum())
+        """Pairs: the loss is a mean over pairs, and ``--epochs`` counts passes over them."""
+        return int(batch[0].shape[0])
 
     def extra_metrics(self, model: nn.Module) -> dict[str, float]:
         """Implicit-reward accuracy and margin on the validation pairs."""

@@ -75,6 +75,7 @@ class RewardTask:
     cross_entropy_loss = False  # its val loss is no cross-entropy: no perplexity is reported
 
     family = "reward"
+    count_unit = "pairs"  # what count_tokens, the loss's mean and --epochs count
 
     def __init__(self, renderer: Renderer, train: list[PreferencePair], val: list[PreferencePair],
                  block_size: int, build_model: Any, info: dict[str, Any]) -> None:
@@ -120,7 +121,7 @@ class RewardTask:
         return bradley_terry_loss(model(c_ids, c_len), model(r_ids, r_len))
 
     def count_tokens(self, batch: tuple[torch.Tensor, ...]) -> int:
-        return int(batch[0].shape[0])  # pairs
+        return int(batch[0].shape[0])  # pairs (count_unit)
 
     def extra_metrics(self, model: nn.Module) -> dict[str, float]:
         return {"pairwise_accuracy": pairwise_accuracy(model, self, self.splits["val"][:ACCURACY_SAMPLE])}

@@ -325,6 +325,18 @@ def test_time_budget_epochs_and_early_stopping(run):
     assert result.stopped == "early_stop" and result.steps == 3  # lr 0: val never improves after step 1
 
 
+def test_masked_lm_epochs_count_passes_over_the_text(run):
+    """A BERT's loss counts masked positions only; ``--epochs`` must still mean passes over the windows' text."""
+    from genlab.training.mlm_task import MaskedLMTask
+
+    task = MaskedLMTask(run)
+    values = dict(SHAPE)
+    mc = task.model_config(argparse.Namespace(**values))
+    result = fit(task, config(max_steps=None, epochs=0.5, batch_size=4, eval_interval=1000), run, mc, progress=False)
+    windows = 0.5 * len(task._split("train")) / (4 * mc["block_size"])  # steps of 4 windows in half an epoch
+    assert 0.75 * windows <= result.steps <= 1.25 * windows  # masking is random: about, not exactly
+
+
 def test_best_and_latest_weights_are_both_kept(run):
     task, mc = task_and_config(run)
     fit(task, config(max_steps=6, eval_interval=3), run, mc, progress=False)

@@ -74,6 +74,18 @@ def test_dpo_moves_the_policy_toward_the_chosen_answers(chat_base_run: Path, pre
     assert all(1 <= s["tokens"] <= 8 and s["finish_reason"] in ("stop", "length") for s in samples)
 
 
+def test_dpo_epochs_count_passes_over_the_pairs(chat_base_run: Path, prefs: Path, tmp_path: Path):
+    """``--epochs 2`` is two passes over the training pairs (it once divided pairs by tokens: 1 step)."""
+    out = tmp_path / "dpo-epochs"
+    ok("dpo", str(chat_base_run), "--data", str(prefs), "--out", str(out), "--epochs", "2", "--batch-size", "8",
+       "--eval-interval", "100", "--threads", "1", "--quiet")
+    config = json.loads((out / "config.json").read_text())
+    pairs = config["dpo"]["train_pairs"]
+    assert config["runtime"]["planned_steps"] == -(-2 * pairs // 8) > 2
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert max(steps) == config["runtime"]["planned_steps"]
+
+
 @pytest.mark.parametrize("algo", ["rloo", "ppo", "online-dpo"])
 def test_rlhf_runs_logs_and_resumes_on_the_same_curve(chat_base_run: Path, reward_run: Path, prompts: Path,
                                                       tmp_path: Path, algo: str):
