@@ -5,7 +5,9 @@ loopback (64 tokens each): zero 5xx responses and no lost requests at every leve
 continuous batching (``--max-batch 8``) the total tokens/s at 8 clients is at least 3.5× that of the
 same server decoding each request on its own (``--max-batch 1``), and the time to first token at 8
 clients stays under 200 ms at the 99th percentile (issue 15). Both servers run in this one process's
-run, one after the other, on the same machine state; the load average is printed with each.
+run, one after the other, on the same machine state; the load average is printed with each. One run's
+ratio moves by about ±10 % from run to run on 2 cores, so ``--repeat N`` lets the two servers take turns
+N times and judges the claim by the median of the N ratios.
 
 Setup: unless ``--run`` names a trained GPT run, one is made from tinyshakespeare (characters) and
 trained for a few steps: serving speed does not depend on how good the weights are. The server is a
@@ -245,6 +247,8 @@ def main() -> None:
     parser.add_argument("--levels", default="1,8,32", help="concurrent clients per level")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds per level (at most 60)")
     parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="trials: the servers take turns this many times; the claim takes the median ratio")
     parser.add_argument("--max-batch", default="1,8",
                         help="the servers' --max-batch, comma-separated: each is measured in turn (1: no batching)")
     parser.add_argument("--max-concurrency", type=int, default=8,
@@ -257,6 +261,8 @@ def main() -> None:
     parser.add_argument("--quantize", default="none", choices=["none", "int8"],
                         help="the servers' --quantize (both servers use it)")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     args.duration = min(args.duration, 60.0)
     args.work.mkdir(parents=True, exist_ok=True)
 
@@ -272,10 +278,12 @@ def main() -> None:
     levels = [int(n) for n in args.levels.split(",")]
     batches = [int(n) for n in args.max_batch.split(",")]
     settings = []
-    for max_batch in batches:
+    for trial, max_batch in ((t, b) for t in range(args.repeat) for b in batches):  # the servers take turns
+        if args.repeat > 1:
+            log(f"trial {trial + 1} of {args.repeat}")
         results = []
         load_before = os.getloadavg()
-        with server(run, args, args.work / f"serve-{max_batch}.log", max_batch) as (url, pid):
+        with server(run, args, args.work / f"serve-{max_batch}-{trial}.log", max_batch) as (url, pid):
             asyncio.run(drive(url, 1, argparse.Namespace(**{**vars(args), "duration": 2.0}), prompts))  # warm-up
             for clients in levels:
                 log(f"--max-batch {max_batch}: {clients} concurrent streaming clients for {args.duration:g} s")
@@ -294,42 +302,49 @@ def main() -> None:
                     f"client {result['cores_used']['client']}")
         load = [round(x, 2) for x in (*load_before, *os.getloadavg())]
         log(f"--max-batch {max_batch}: load average before {load[:3]}, after {load[3:]}")
-        settings.append({"max_batch": max_batch, "load_average_before_after": load, "levels": results})
+        settings.append({"max_batch": max_batch, "trial": trial, "load_average_before_after": load, "levels": results})
 
     def at(setting: dict, clients: int) -> dict | None:
         return next((r for r in setting["levels"] if r["clients"] == clients), None)
 
-    alone = next((s for s in settings if s["max_batch"] == 1), None)
-    batched = [s for s in settings if s["max_batch"] > 1]
-    table = ["max_batch clients tokens/s TTFT_p50_ms TTFT_p99_ms 5xx lost"]
+    table = ["trial max_batch clients tokens/s TTFT_p50_ms TTFT_p99_ms 5xx lost"]
     for setting in settings:
         for r in setting["levels"]:
-            table.append(f"{setting['max_batch']:>9} {r['clients']:>7} {r['tokens_per_s']:>8} {r['ttft_p50_ms']!s:>11} "
-                         f"{r['ttft_p99_ms']!s:>11} {r['errors_5xx']:>3} {r['lost']:>4}")
+            table.append(f"{setting['trial'] + 1:>5} {setting['max_batch']:>9} {r['clients']:>7} "
+                         f"{r['tokens_per_s']:>8} {r['ttft_p50_ms']!s:>11} {r['ttft_p99_ms']!s:>11} "
+                         f"{r['errors_5xx']:>3} {r['lost']:>4}")
     log("\n".join(table))
-    speedups = {}
-    for setting in batched:
-        one, many = at(alone, 8) if alone else None, at(setting, 8)
-        if one and many and one["tokens_per_s"]:
-            speedups[str(setting["max_batch"])] = round(many["tokens_per_s"] / one["tokens_per_s"], 2)
+    # per trial, each batched server against the --max-batch 1 server of the same trial; the claim takes the
+    # median over trials (one trial's ratio moves by ±10 % here, with the order in which requests arrive)
+    trials: dict[str, list[float]] = {}
+    for trial in range(args.repeat):
+        alone = next((s for s in settings if s["trial"] == trial and s["max_batch"] == 1), None)
+        for setting in (s for s in settings if s["trial"] == trial and s["max_batch"] > 1):
+            one, many = at(alone, 8) if alone else None, at(setting, 8)
+            if one and many and one["tokens_per_s"]:
+                ratio = round(many["tokens_per_s"] / one["tokens_per_s"], 2)
+                trials.setdefault(str(setting["max_batch"]), []).append(ratio)
+    speedups = {batch: round(float(np.median(values)), 2) for batch, values in trials.items()}
+    batched = [s for s in settings if s["max_batch"] > 1]
     # the claim is about the server's default batch (8) when it was measured, else the largest one
     best = next((b for b in batched if b["max_batch"] == DEFAULT_BATCH), batched[-1] if batched else None)
-    best8 = at(best, 8) if best else None
+    best8 = [r for b in batched if best and b["max_batch"] == best["max_batch"] for r in [at(b, 8)] if r]
+    ttft99 = [r["ttft_p99_ms"] for r in best8 if r["ttft_p99_ms"] is not None]
     claim = {
         "zero_5xx": all(r["errors_5xx"] == 0 for s in settings for r in s["levels"]),
         "none_lost": all(r["lost"] == 0 for s in settings for r in s["levels"]),
-        "ttft_p99_under_200ms_at_8": None if best8 is None or best8["ttft_p99_ms"] is None
-        else best8["ttft_p99_ms"] < TTFT_TARGET_MS,
+        "ttft_p99_under_200ms_at_8": None if not ttft99 else max(ttft99) < TTFT_TARGET_MS,
         f"tokens_per_s_at_8_at_least_{SPEEDUP_TARGET}x_max_batch_1": None if best is None
         or str(best["max_batch"]) not in speedups else speedups[str(best["max_batch"])] >= SPEEDUP_TARGET,
     }
-    log(f"tokens/s at 8 clients vs --max-batch 1: {speedups} · claim: {claim}")
+    log(f"tokens/s at 8 clients vs --max-batch 1, per trial: {trials}, median: {speedups} · claim: {claim}")
     print(json.dumps({"benchmark": "serve_load", "model": "gpt 6 layers x 384 dim, char tokens", "cpu": cpu_model(),
                       "cpu_count": os.cpu_count(), "max_tokens": args.max_tokens, "server": {
                           "max_concurrency": args.max_concurrency, "max_queue": args.max_queue,
                           "workers": args.workers or "default", "threads": args.threads or "default",
                           "dtype": args.dtype, "quantize": args.quantize},
-                      "settings": settings, "speedup_tokens_per_s_at_8": speedups, "claim": claim}))
+                      "settings": settings, "speedup_tokens_per_s_at_8": speedups,
+                      "speedup_trials": trials, "repeat": args.repeat, "claim": claim}))
 
 if __name__ == "__main__":
     main()
