@@ -12,7 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "Ollama run (byte-level BPE runs).")
     p.add_argument("run", metavar="RUN", help="a run trained with --model gpt")
     p.add_argument("--format", required=True, choices=["hf", "gguf"], help="hf: a folder; gguf: one file")
-    p.add_argument("--out", required=True, help="the folder (hf) or file, e.g. model.gguf (gguf) to write")
+    p.add_argument("--out", required=True, help="the folder (hf) or file, e.g. model.gguf (gguf) to write: new, "
+                   "empty, or an earlier genlab export (never a run or other files, which are left untouched)")
     p.set_defaults(func=run)
 
 

@@ -12,8 +12,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "The run works with eval, generate, serve and export; to fine-tune it, add a corpus with "
                        "`genlab prepare --corpus FILE --tokenizer-from RUN --out RUN`, then "
                        "`genlab train RUN --model gpt --resume`.")
-    p.add_argument("source", metavar="DIR", help="the folder save_pretrained wrote")
-    p.add_argument("--out", required=True, help="the new run directory")
+    p.add_argument("source", metavar="DIR", help="the folder save_pretrained wrote, or one `genlab export --format hf` "
+                   "wrote for a byte-level BPE run (read back with genlab's own token ids)")
+    p.add_argument("--out", required=True, help="the new run directory (new or empty)")
     p.set_defaults(func=run)
 
 

@@ -27,6 +27,7 @@ import torch
 
 from genlab.checkpoint import atomic_write
 from genlab.errors import GenlabError
+from genlab.export.destination import GGUF_MARK, gguf_file
 from genlab.export.hf import LAYER_NORM_EPS, load_gpt_run
 from genlab.export.hf_tokenizer import special_tokens
 from genlab.tokenizers import EOS_ID, PAD_ID, UNK_ID
@@ -79,9 +80,7 @@ def export_gguf(run: str | Path, out: str | Path) -> Path:
     if tokenizer.kind != "bpe":
         raise GenlabError(f"--format gguf needs a byte-level BPE run (llama.cpp tokenizes text with BPE); {run} "
                           f"uses the {tokenizer.kind} tokenizer: prepare it with --tokenizer bpe, or use --format hf")
-    out = Path(out)
-    if out.is_dir():
-        raise GenlabError(f"--out {out} is a folder; give a file name such as {out / 'model.gguf'}")
+    out = gguf_file(run, out)
     model_config = config["model"]
     tokens, types, merges = _vocabulary(tokenizer, int(model_config["vocab_size"]))
     tensors = gguf_tensors(model)
@@ -107,6 +106,7 @@ def export_gguf(run: str | Path, out: str | Path) -> Path:
         writer.add_pad_token_id(PAD_ID)
         writer.add_add_bos_token(True)
         writer.add_add_eos_token(False)
+        writer.add_uint32(GGUF_MARK, 1)  # a later export may replace this file, and no other (destination.py)
         for name, array in tensors.items():
             writer.add_tensor(name, array)
         writer.write_header_to_file()

@@ -4,7 +4,9 @@ The folder is what ``save_pretrained`` writes: ``config.json`` (GPT-2's fields: 
 ``activation_function: "gelu"``, LayerNorm eps 1e-5 as genlab's), ``model.safetensors`` (GPT-2 names,
 Conv1D weights transposed, the tied head stored once), ``tokenizer.json`` + ``tokenizer_config.json``
 (``hf_tokenizer``), and ``generation_config.json``. So vLLM, TGI and ``transformers`` serve it as any
-GPT-2, and ``convert_hf_to_gguf.py`` converts it too.
+GPT-2, and ``convert_hf_to_gguf.py`` converts it too. ``config.json`` also carries ``genlab_export: 1``:
+only a folder so marked may be overwritten by a later export (``destination``), and ``import-hf`` reads
+the folder back with genlab's own token ids.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from genlab.checkpoint import save_tensors, write_json
 from genlab.errors import GenlabError
+from genlab.export.destination import HF_MARK, hf_folder
 from genlab.export.gpt2_weights import to_hf
 from genlab.export.hf_tokenizer import hf_tokenizer_json, special_tokens, tokenizer_config
 from genlab.tokenizers import EOS_ID, PAD_ID
@@ -75,12 +78,13 @@ def gpt2_config(model_config: dict[str, Any], tied: bool) -> dict[str, Any]:
 def export_hf(run: str | Path, out: str | Path) -> Path:
     """Write the run's GPT as a Hugging Face folder at ``out``; returns it."""
     model, tokenizer, config = load_gpt_run(run, "--format hf")
-    out = _out_dir(out)
+    out = hf_folder(run, out)
     model_config = config["model"]
     tied = bool(model_config.get("tie_weights", True))
     specials = special_tokens(tokenizer)
     save_tensors(out / "model.safetensors", to_hf(model), metadata={"format": "pt"})
-    write_json(out / "config.json", gpt2_config(model_config, tied))
+    # the mark lets a later export replace this folder, and nothing else (destination.py)
+    write_json(out / "config.json", {**gpt2_config(model_config, tied), HF_MARK: 1})
     write_json(out / "generation_config.json", {"bos_token_id": EOS_ID, "eos_token_id": EOS_ID,
                                                 "pad_token_id": PAD_ID})
     write_json(out / "tokenizer.json", hf_tokenizer_json(tokenizer))
@@ -88,15 +92,4 @@ def export_hf(run: str | Path, out: str | Path) -> Path:
     write_json(out / "tokenizer_config.json", tok_config)
     write_json(out / "special_tokens_map.json", {k: v for k, v in tok_config.items() if k.endswith("_token")
                                                  or k == "additional_special_tokens"})
-    return out
-
-
-def _out_dir(out: str | Path) -> Path:
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise GenlabError(f"--out {out} is a file; give a folder (it is created if missing)")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise GenlabError(f"cannot create --out {out}: {exc.strerror or exc}") from None
     return out

@@ -9,10 +9,11 @@
   ``Replace`` rules, so they keep their ids. Decoding gives the jamo in NFD form (NFC makes them
   syllables again); text that already contains conjoining jamo maps to the jamo ids.
 
-Special tokens — genlab's ``<pad> <unk> <bos> <eos>`` at ids 0–3 and whatever further special tokens a
-tokenizer declares in its file's ``special_tokens`` list (they take the next ids) — become HF added
-tokens with ``special: true``, so ``skip_special_tokens`` drops them and ``convert_tokens_to_ids``
-finds them by name.
+Special tokens — genlab's ``<pad> <unk> <bos> <eos>`` at ids 0–3, whatever further special tokens a
+tokenizer declares in its file's ``special_tokens`` list (they take the next ids), and the *added* special
+tokens a chat fine-tune gives it (``added_specials``: the chat template's, after every other id) — become
+HF added tokens with ``special: true`` and the same ids, so ``skip_special_tokens`` drops them and
+``convert_tokens_to_ids`` finds them by name.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ def special_tokens(tokenizer: Tokenizer) -> list[tuple[int, str]]:
         return sorted((int(t["id"]), str(t["content"])) for t in added if t.get("special", True))
     names = tokenizer.to_dict().get("special_tokens") or list(SPECIAL_TOKENS)
     pairs = list(enumerate(names))
+    # a chat fine-tune's tokens come after the vocabulary; leaving them out made the vocabulary look short
+    pairs += [(tokenizer.vocab_size - len(tokenizer.added_specials) + k, name)
+              for k, name in enumerate(tokenizer.added_specials)]
     for i, name in pairs:
         if tokenizer.id_to_token(i) != name:
             raise GenlabError(f"the tokenizer's special token {name!r} is not at id {i}; its file is damaged")
@@ -49,10 +53,10 @@ def hf_tokenizer_json(tokenizer: Tokenizer) -> dict[str, Any]:
         return tokenizer.to_dict()
     specials = special_tokens(tokenizer)
     if tokenizer.kind == "char":
-        vocab = _vocab(tokenizer, specials, tokenizer.chars, len(specials))
+        vocab = _vocab(tokenizer, specials, tokenizer.chars, _leading(tokenizer, specials))
         return _word_level(vocab, specials, _split(ONE_CHARACTER), normalizer=None)
     if tokenizer.kind == "word":
-        vocab = _vocab(tokenizer, specials, tokenizer.words, len(specials))
+        vocab = _vocab(tokenizer, specials, tokenizer.words, _leading(tokenizer, specials))
         normalizer = {"type": "Lowercase"} if tokenizer.lowercase else None
         return _word_level(vocab, specials, _split(WORD_PATTERN.pattern), normalizer)
     if tokenizer.kind == "jamo":
@@ -66,6 +70,11 @@ def hf_tokenizer_json(tokenizer: Tokenizer) -> dict[str, Any]:
         normalizer = {"type": "Sequence", "normalizers": [{"type": "NFD"}, *rejoin]}
         return _word_level(vocab, specials, _split(ONE_CHARACTER), normalizer)
     raise GenlabError(f"cannot export a {tokenizer.kind!r} tokenizer to Hugging Face")
+
+
+def _leading(tokenizer: Tokenizer, specials: list[tuple[int, str]]) -> int:
+    """The first symbol's id: the special tokens before the vocabulary (the added ones come after it)."""
+    return len(specials) - len(tokenizer.added_specials)
 
 
 def _vocab(tokenizer: Tokenizer, specials: list[tuple[int, str]], symbols: list[str], first: int) -> dict[str, int]:

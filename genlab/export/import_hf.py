@@ -17,6 +17,10 @@ Three ids are new: ``<pad> <unk> <bos>``. GPT-2's head is tied to its embedding 
 their rows are chosen to score a constant ≈ −10⁴ whatever the input: the final LayerNorm's output is
 ``γ ⊙ n + β`` with ``Σ n = 0``, so a row ``c / γ`` scores ``c · Σ β/γ`` for every input. Their
 probability is then exactly 0 in float32 and GPT-2's log-probabilities are unchanged (tested).
+
+A folder ``genlab export --format hf`` wrote already has genlab's ids (``<pad> <unk> <bos> <eos>`` at
+0–3, no ``<|endoftext|>``): its tokenizer and weights are taken as they are, so a run exported and
+imported again gives the run's own logits (``import_tokenizer``).
 """
 
 from __future__ import annotations
@@ -28,11 +32,14 @@ import torch
 
 from genlab.checkpoint import load_tensors, read_json, torch_load, write_json
 from genlab.errors import GenlabError
+from genlab.export.destination import new_run_folder
 from genlab.export.gpt2_weights import from_hf
+from genlab.export.import_tokenizer import genlab_tokenizer, gpt2_tokenizer, has_genlab_specials, read_bpe
 from genlab.tokenizers import EOS_ID, SPECIAL_TOKENS
 from genlab.tokenizers.bpe import BPETokenizer
 
-ENDOFTEXT = "<|endoftext|>"
+#: how an imported GPT-2's ids relate to GPT-2's (recorded in the run's config.json)
+GPT2_IDS = "GPT-2's, except <|endoftext|> = <eos> (3) and ! \" # $ moved to the end"
 #: the score the new special tokens get, whatever the input
 DEAD_LOGIT = -1.0e4
 #: HF activation names genlab's GPT implements
@@ -44,113 +51,93 @@ FINETUNE = {"batch_size": 8, "lr": 1e-4, "min_lr": 1e-5, "warmup_steps": 20, "lr
 
 def import_hf(source: str | Path, out: str | Path) -> Path:
     """Turn the GPT-2 folder ``source`` into the genlab run ``out``; returns the run directory."""
-    source = Path(source)
+    source, out = Path(source), Path(out)
     if not source.is_dir():
         raise GenlabError(f"{source} is not a folder: give the folder save_pretrained wrote "
                           "(config.json, model.safetensors or pytorch_model.bin, tokenizer files)")
+    if not (source / "config.json").is_file():
+        raise GenlabError(f"{source} has no config.json: give a Hugging Face GPT-2 folder as save_pretrained "
+                          "writes it (config.json, model.safetensors or pytorch_model.bin, tokenizer files)")
+    new_run_folder(source, out)  # before the work, so a refusal costs nothing
     hf_config = read_json(source / "config.json")
     model_config = gpt_config(hf_config, source)
-    tokenizer, order = gpt2_tokenizer(source, model_config["vocab_size"] - len(SPECIAL_TOKENS) + 1)
     tied = bool(hf_config.get("tie_word_embeddings", True))
     model_config["tie_weights"] = tied
+    vocab, merges = read_bpe(source)
     tensors = from_hf(_read_weights(source), model_config["n_layer"], tied=tied)
-    state = _permute(tensors, order, tied)
+    exported = has_genlab_specials(vocab)  # genlab wrote it: its ids and rows are genlab's already
+    if exported:
+        tokenizer = genlab_tokenizer(source, vocab, merges, model_config["vocab_size"])
+        state, ids = tensors, "genlab's own (a folder genlab exported): unchanged"
+    else:
+        tokenizer, order = gpt2_tokenizer(source, vocab, merges, model_config["vocab_size"])
+        model_config["vocab_size"] = len(order)
+        state, ids = _permute(tensors, order, tied), GPT2_IDS
     from genlab.models.gpt import build
 
     model = build(model_config)
-    model.load_state_dict(state, strict=True)
-    _check_dead_rows(model)
-    return _write_run(Path(out), source, model, model_config, tokenizer, hf_config)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:  # a tensor's shape disagrees with config.json
+        reason = str(exc).splitlines()[-1].strip()
+        raise GenlabError(f"{source}: the weights do not fit config.json ({reason}); give the config.json "
+                          "saved with these weights") from None
+    if not exported:
+        _check_dead_rows(model)
+    return _write_run(out, source, model, model_config, tokenizer, hf_config, ids)
 
 
 def gpt_config(hf: Any, source: Path) -> dict[str, Any]:
-    """genlab's GPT config for an HF ``GPT2Config``; anything genlab's GPT does not compute is refused."""
+    """genlab's GPT config for an HF ``GPT2Config`` (``vocab_size``: the checkpoint's embedding rows).
+
+    Sizes are checked first (a zero ``n_head`` used to end in a ZeroDivisionError); anything genlab's
+    GPT does not compute is refused.
+    """
+    if isinstance(hf, dict) and isinstance(hf.get("model"), dict) and "family" in hf["model"]:
+        raise GenlabError(f"{source} is already a genlab run: use it directly (import-hf reads a Hugging Face "
+                          "GPT-2 folder)")
     if not isinstance(hf, dict) or hf.get("model_type") != "gpt2":
         raise GenlabError(f"{source}/config.json is not a GPT-2 config (model_type {hf.get('model_type')!r} "
                           "where 'gpt2' was expected)" if isinstance(hf, dict) else
                           f"{source}/config.json is not a JSON object")
-    try:
-        n_embd, n_layer, n_head = int(hf["n_embd"]), int(hf["n_layer"]), int(hf["n_head"])
-        block, vocab = int(hf.get("n_positions") or hf["n_ctx"]), int(hf["vocab_size"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise GenlabError(f"{source}/config.json lacks a usable GPT-2 field ({exc})") from None
+    positions = "n_ctx" if hf.get("n_positions") is None and hf.get("n_ctx") is not None else "n_positions"
+    n_embd, n_layer, n_head, block, vocab = (_size(hf, name, source)
+                                             for name in ("n_embd", "n_layer", "n_head", positions, "vocab_size"))
+    if n_embd % n_head:
+        raise GenlabError(f"{source}/config.json has n_embd {n_embd}, which n_head {n_head} does not divide "
+                          "(each head gets n_embd / n_head channels); fix that field or re-save the model with "
+                          "save_pretrained")
     act = hf.get("activation_function", "gelu_new")
+    try:
+        eps = float(hf.get("layer_norm_epsilon", 1e-5))
+    except (TypeError, ValueError):
+        raise GenlabError(f"{source}/config.json has layer_norm_epsilon {hf.get('layer_norm_epsilon')!r}, "
+                          "not a number; fix that field or re-save the model with save_pretrained") from None
     checks = [
         (act in GELU, f"activation_function {act!r} (genlab computes {', '.join(GELU)})"),
         (hf.get("n_inner") in (None, 4 * n_embd), f"n_inner {hf.get('n_inner')} (genlab's MLP is 4 × n_embd)"),
-        (abs(float(hf.get("layer_norm_epsilon", 1e-5)) - 1e-5) < 1e-12, "a layer_norm_epsilon other than 1e-5"),
+        (abs(eps - 1e-5) < 1e-12, "a layer_norm_epsilon other than 1e-5"),
         (hf.get("scale_attn_weights", True), "scale_attn_weights false"),
         (not hf.get("scale_attn_by_inverse_layer_idx", False), "scale_attn_by_inverse_layer_idx"),
-        (n_embd % n_head == 0, f"n_embd {n_embd} not divisible by n_head {n_head}"),
     ]
     for ok, what in checks:
         if not ok:
             raise GenlabError(f"{source}/config.json asks for {what}; genlab's GPT cannot reproduce that model")
-    return {"family": "gpt", "vocab_size": vocab + len(SPECIAL_TOKENS) - 1, "block_size": block, "n_layer": n_layer,
+    return {"family": "gpt", "vocab_size": vocab, "block_size": block, "n_layer": n_layer,
             "n_head": n_head, "n_embd": n_embd, "dropout": 0.0, "bias": True, "tie_weights": True,
             "activation": GELU[act]}
 
 
-def gpt2_tokenizer(source: Path, gpt2_vocab: int) -> tuple[BPETokenizer, list[int]]:
-    """GPT-2's byte-level BPE as a genlab tokenizer, and ``order``: genlab id → GPT-2 id (−1: new token)."""
-    vocab, merges = _read_bpe(source)
-    if len(vocab) != gpt2_vocab:
-        raise GenlabError(f"{source}: the tokenizer has {len(vocab)} tokens but the model {gpt2_vocab}; "
-                          "they are not the same checkpoint")
-    if ENDOFTEXT not in vocab:
-        raise GenlabError(f"{source}: the tokenizer has no {ENDOFTEXT} token; genlab maps its <eos> to it")
-    by_id = sorted(vocab, key=vocab.get)
-    if [vocab[t] for t in by_id] != list(range(len(by_id))):
-        raise GenlabError(f"{source}: the tokenizer's ids are not 0…{len(by_id) - 1}; the file is damaged")
-    eot, specials = vocab[ENDOFTEXT], len(SPECIAL_TOKENS)
-    order = [-1] * (len(by_id) + specials - 1)  # genlab id → GPT-2 id; -1: <pad> <unk> <bos>
-    order[EOS_ID] = eot
-    for i in range(specials, len(by_id)):  # every other GPT-2 id stays where it is…
-        if i != eot:
-            order[i] = i
-    moved = [i for i in range(specials) if i != eot]  # …except the ones genlab's specials occupy
-    free = [j for j in range(specials, len(order)) if order[j] == -1]
-    for j, i in zip(free, moved):
-        order[j] = i
-    if sorted(i for i in order if i >= 0) != list(range(len(by_id))):
-        raise GenlabError(f"{source}: could not map GPT-2's ids onto genlab's (internal error)")
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-
-    genlab_vocab = {name: i for i, name in enumerate(SPECIAL_TOKENS)}
-    genlab_vocab.update({by_id[g]: j for j, g in enumerate(order) if g >= 0 and g != eot})
-    hf = Tokenizer(models.BPE(genlab_vocab, merges))
-    hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    hf.decoder = decoders.ByteLevel()
-    hf.add_special_tokens(list(SPECIAL_TOKENS))
-    try:
-        return BPETokenizer(hf.to_str()), order
-    except (KeyError, ValueError) as exc:
-        raise GenlabError(f"{source}: the tokenizer is not GPT-2's byte-level BPE ({exc!r})") from None
-
-
-def _read_bpe(source: Path) -> tuple[dict[str, int], list[tuple[str, str]]]:
-    """GPT-2's vocabulary and merges from ``tokenizer.json``, else ``vocab.json`` + ``merges.txt``."""
-    if (source / "tokenizer.json").is_file():
-        data = read_json(source / "tokenizer.json")
-        model = data.get("model") if isinstance(data, dict) else None
-        if not isinstance(model, dict) or model.get("type") != "BPE":
-            raise GenlabError(f"{source}/tokenizer.json is not a BPE tokenizer (GPT-2's is byte-level BPE)")
-        vocab = dict(model["vocab"])
-        for added in data.get("added_tokens") or []:
-            vocab.setdefault(added["content"], int(added["id"]))
-        merges = [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in model.get("merges") or []]
-        return vocab, merges
-    if not (source / "vocab.json").is_file() or not (source / "merges.txt").is_file():
-        raise GenlabError(f"{source} has no tokenizer: it needs tokenizer.json, or vocab.json and merges.txt")
-    vocab = read_json(source / "vocab.json")
-    try:
-        lines = (source / "merges.txt").read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise GenlabError(f"{source}/merges.txt is not UTF-8 text ({exc})") from None
-    merges = [tuple(line.split(" ", 1)) for line in lines if line and not line.startswith("#version")]
-    if not isinstance(vocab, dict) or any(len(m) != 2 for m in merges):
-        raise GenlabError(f"{source}: vocab.json / merges.txt are damaged")
-    return vocab, merges
+def _size(hf: dict[str, Any], name: str, source: Path) -> int:
+    """One of GPT-2's sizes: a whole number ≥ 1, or a one-line error naming the field."""
+    value = hf.get(name)
+    if value is None:
+        raise GenlabError(f"{source}/config.json has no {name}; give the config.json saved with the weights")
+    whole = isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer()
+    if not whole or value < 1:
+        raise GenlabError(f"{source}/config.json has {name} {value!r}, but it must be a whole number ≥ 1; "
+                          "fix that field or re-save the model with save_pretrained")
+    return int(value)
 
 
 def _read_weights(source: Path) -> dict[str, torch.Tensor]:
@@ -207,7 +194,7 @@ def _check_dead_rows(model: torch.nn.Module) -> None:
 
 
 def _write_run(out: Path, source: Path, model: torch.nn.Module, model_config: dict[str, Any],
-               tokenizer: BPETokenizer, hf_config: dict[str, Any]) -> Path:
+               tokenizer: BPETokenizer, hf_config: dict[str, Any], token_ids: str) -> Path:
     from dataclasses import asdict
 
     import numpy as np
@@ -216,10 +203,6 @@ def _write_run(out: Path, source: Path, model: torch.nn.Module, model_config: di
     from genlab.training.optim import build_optimizer
     from genlab.training.state import Progress, save_checkpoint
 
-    if out.exists() and not out.is_dir():
-        raise GenlabError(f"--out {out} is a file; give a folder for the run")
-    if (out / "config.json").is_file():
-        raise GenlabError(f"--out {out} already holds a genlab run; choose a new folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -235,7 +218,7 @@ def _write_run(out: Path, source: Path, model: torch.nn.Module, model_config: di
         "tokenizer_fingerprint": tokenizer.fingerprint(),
         "imported_from": {"path": str(source.resolve()), "format": "hf-gpt2",
                           "architectures": hf_config.get("architectures"),
-                          "token_ids": "GPT-2's, except <|endoftext|> = <eos> (3) and ! \" # $ moved to the end"},
+                          "token_ids": token_ids},
         "runtime": {"device": "cpu", "parameters": sum(p.numel() for p in model.parameters())},
     })
     return out

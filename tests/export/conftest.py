@@ -6,6 +6,7 @@ GPT-2's layout (the 256 byte tokens first, merges after, ``<|endoftext|>`` last)
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,22 @@ def gpt_runs(tmp_path_factory: pytest.TempPathFactory, export_corpus: Path) -> d
         cli("train", str(run), "--model", "gpt", "--n-layer", "2", "--n-head", "2", "--n-embd", "32",
             "--block-size", "128", "--batch-size", "4", "--max-steps", "3", "--device", "cpu", "--quiet")
         runs[kind] = run
+    return runs
+
+
+@pytest.fixture(scope="session")
+def chat_runs(tmp_path_factory: pytest.TempPathFactory, gpt_runs: dict[str, Path]) -> dict[str, Path]:
+    """The char and bpe runs fine-tuned for chat: their tokenizers grew the chat template's special tokens."""
+    root = tmp_path_factory.mktemp("export-chat")
+    data = root / "chat.jsonl"
+    line = json.dumps({"messages": [{"role": "user", "content": "hi cat"},
+                                    {"role": "assistant", "content": "the cat sat"}]})
+    data.write_text("\n".join([line] * 20) + "\n", encoding="utf-8")
+    runs = {}
+    for kind in ("char", "bpe"):
+        runs[kind] = root / f"chat-{kind}"
+        cli("finetune", str(gpt_runs[kind]), "--data", str(data), "--out", str(runs[kind]), "--max-steps", "2",
+            "--batch-size", "2", "--device", "cpu", "--quiet")
     return runs
 
 

@@ -121,3 +121,26 @@ def test_llama_cpp_picks_genlabs_greedy_tokens_for_64_steps(gpt2_folder: Path, t
         theirs.append(nxt)
         llm.eval([nxt])
     assert theirs == ours
+
+
+def test_out_never_replaces_a_runs_file_or_a_foreign_file(gpt_runs, gguf_file: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Only a new name or a GGUF genlab wrote before may be written; a run's own files are left alone."""
+    run = gpt_runs["bpe"]
+    foreign = tmp_path / "llama.gguf"  # a GGUF genlab did not write (another model)
+    writer = gguf.GGUFWriter(str(foreign), "llama")
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.close()
+    text = tmp_path / "notes.txt"
+    text.write_text("keep me")
+    targets = [run / "model.safetensors", run / "tokenizer.json", run, foreign, text]
+    before = {p: p.read_bytes() for p in targets if p.is_file()}
+    for out in targets:
+        assert genlab_main(["export", str(run), "--format", "gguf", "--out", str(out)]) == 2, out
+        err = capsys.readouterr().err
+        assert "\n" not in err.strip() and ("already exists" in err or "is the run being exported" in err), err
+    assert {p: p.read_bytes() for p in before} == before
+    again = tmp_path / "again.gguf"
+    again.write_bytes(gguf_file.read_bytes())  # an earlier export: replaced
+    assert genlab_main(["export", str(run), "--format", "gguf", "--out", str(again)]) == 0

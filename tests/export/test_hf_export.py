@@ -156,3 +156,79 @@ def test_a_gpt_trained_outside_gpt2s_layout_is_refused_naming_the_options(tmp_pa
         assert genlab_main(["export", str(run), "--format", fmt, "--out", str(tmp_path / "x.gguf")]) == 2
         err = _error(capsys)
         assert "--positions rope" in err and "--qk-norm" in err and "--activation relu2" in err
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_out_is_never_a_run_or_a_folder_of_other_files(gpt_runs, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """``export RUN --out RUN`` used to replace the run's config.json, weights and tokenizer with HF's."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(gpt_runs["char"], run)
+    (tmp_path / "link").symlink_to(run)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    before, other_run = _snapshot(run), _snapshot(gpt_runs["bpe"])
+    for out, words in [(run, "is the run being exported"), (tmp_path / "x" / ".." / "run", "is the run being exported"),
+                       (tmp_path / "link", "is the run being exported"), (gpt_runs["bpe"], "is a genlab run"),
+                       (other, "is not empty")]:
+        assert genlab_main(["export", str(run), "--format", "hf", "--out", str(out)]) == 2, out
+        assert words in _error(capsys)
+    assert _snapshot(run) == before and (other / "notes.txt").read_text() == "keep me"
+    assert _snapshot(gpt_runs["bpe"]) == other_run
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for _ in range(2):  # an empty folder, then the same folder again: a previous export is replaced
+        assert genlab_main(["export", str(run), "--format", "hf", "--out", str(empty)]) == 0
+    assert json.loads((empty / "config.json").read_text())["genlab_export"] == 1
+    (empty / "README.md").write_text("my notes")  # no longer export's files alone: left alone
+    assert genlab_main(["export", str(run), "--format", "hf", "--out", str(empty)]) == 2
+    assert "README.md" in _error(capsys)
+
+
+@pytest.mark.parametrize("kind", ["char", "bpe"])
+def test_a_chat_fine_tuned_run_exports_its_chat_tokens(kind: str, chat_runs, tmp_path: Path) -> None:
+    """A chat fine-tune adds special tokens after the vocabulary; the char export called that file damaged."""
+    from tokenizers import Tokenizer
+
+    from genlab.tokenizers.base import TEMPLATE_TOKENS
+
+    out = tmp_path / "hf"
+    assert genlab_main(["export", str(chat_runs[kind]), "--format", "hf", "--out", str(out)]) == 0
+    model, tokenizer, _ = load_model(chat_runs[kind])
+    auto = transformers.AutoTokenizer.from_pretrained(out)
+    plain = Tokenizer.from_file(str(out / "tokenizer.json"))
+    ids = [tokenizer.special_id(name) for name in TEMPLATE_TOKENS]
+    assert ids == list(range(tokenizer.vocab_size - len(TEMPLATE_TOKENS), tokenizer.vocab_size))
+    assert auto.convert_tokens_to_ids(list(TEMPLATE_TOKENS)) == ids == [plain.token_to_id(t) for t in TEMPLATE_TOKENS]
+    assert len(auto) == tokenizer.vocab_size == plain.get_vocab_size()
+    for text in ["hi cat", "the cat sat", TEXT[0]]:
+        assert auto(text, add_special_tokens=False)["input_ids"] == tokenizer.encode(text) \
+            == plain.encode(text, add_special_tokens=False).ids, text
+    assert auto.decode([ids[1], *tokenizer.encode("hi cat")], skip_special_tokens=True) == "hi cat"
+    hf = transformers.GPT2LMHeadModel.from_pretrained(out).eval()
+    window = torch.tensor([[3, ids[1], *tokenizer.encode("hi cat"), ids[3], ids[2]]])
+    with torch.no_grad():
+        assert (model.logits(window) - hf(window).logits).abs().max().item() <= 1e-4
+
+
+@pytest.mark.parametrize("kind", ["char", "word", "jamo"])
+def test_added_special_tokens_keep_their_ids_in_every_kind(kind: str) -> None:
+    from tokenizers import Tokenizer
+
+    from genlab.tokenizers.base import TEMPLATE_TOKENS
+    from genlab.tokenizers.jamo import JamoTokenizer
+    from genlab.tokenizers.word import WordTokenizer
+
+    tok = {"char": lambda: CharTokenizer(list("abc "), TEMPLATE_TOKENS),
+           "word": lambda: WordTokenizer(["a", "b", " "], added_specials=TEMPLATE_TOKENS),
+           "jamo": lambda: JamoTokenizer(list("abc "), TEMPLATE_TOKENS)}[kind]()
+    hf = Tokenizer.from_str(json.dumps(hf_tokenizer_json(tok)))
+    assert hf.get_vocab_size() == tok.vocab_size
+    assert [hf.token_to_id(t) for t in TEMPLATE_TOKENS] == [tok.special_id(t) for t in TEMPLATE_TOKENS]
+    assert hf.encode("a b", add_special_tokens=False).ids == tok.encode("a b")

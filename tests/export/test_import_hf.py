@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from genlab.cli import main as genlab_main
-from genlab.export.import_hf import DEAD_LOGIT, ENDOFTEXT
+from genlab.export.import_hf import DEAD_LOGIT
+from genlab.export.import_tokenizer import ENDOFTEXT
 from genlab.models import load_model
 from genlab.tokenizers import EOS_ID, SPECIAL_TOKENS
 
@@ -171,3 +172,67 @@ def _existing_run(tmp_path: Path, folder: Path) -> Path:
     run = tmp_path / "existing"
     assert genlab_main(["import-hf", str(folder), "--out", str(run)]) == 0
     return run
+
+
+@pytest.mark.parametrize("which", ["plain", "chat"])
+def test_a_genlab_export_imports_back_with_the_runs_own_logits(which: str, gpt_runs, chat_runs,
+                                                                 tmp_path: Path) -> None:
+    """genlab's export has <pad> <unk> <bos> <eos> at 0-3 and no <|endoftext|>: import used to refuse it."""
+    source = gpt_runs["bpe"] if which == "plain" else chat_runs["bpe"]
+    hf, run = tmp_path / "hf", tmp_path / "run"
+    assert genlab_main(["export", str(source), "--format", "hf", "--out", str(hf)]) == 0
+    assert genlab_main(["import-hf", str(hf), "--out", str(run)]) == 0
+    (ours, tokenizer, _), (back, tokenizer_back, config) = load_model(source), load_model(run)
+    assert tokenizer_back.vocab_size == tokenizer.vocab_size == back.vocab_size
+    assert tokenizer_back.added_specials == tokenizer.added_specials
+    for text in [*TEXT, "hi cat"]:
+        assert tokenizer_back.encode(text) == tokenizer.encode(text), text
+    ids = torch.randint(0, tokenizer.vocab_size, (4, 64), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        torch.testing.assert_close(back.logits(ids), ours.logits(ids), rtol=0.0, atol=1e-5)
+    assert config["imported_from"]["token_ids"].startswith("genlab's own")
+
+
+def test_config_sizes_are_checked_naming_the_field(gpt2_folder: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """n_head 0 used to end in an internal ZeroDivisionError (exit 1)."""
+    folder = tmp_path / "gpt2"
+    shutil.copytree(gpt2_folder, folder)
+    config = json.loads((gpt2_folder / "config.json").read_text())
+    for change, words in [({"n_head": 0}, "n_head 0"), ({"n_embd": -32}, "n_embd -32"), ({"n_layer": 1.5}, "n_layer"),
+                          ({"n_positions": "128"}, "n_positions"), ({"vocab_size": None}, "no vocab_size"),
+                          ({"n_head": 5}, "n_head 5 does not divide"), ({"n_layer": True}, "n_layer")]:
+        (folder / "config.json").write_text(json.dumps({**config, **change}))
+        assert genlab_main(["import-hf", str(folder), "--out", str(tmp_path / "out")]) == 2, change
+        assert words in _error(capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def test_what_is_not_a_gpt2_folder_is_named(gpt_runs, gpt2_folder: Path, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert genlab_main(["import-hf", str(empty), "--out", str(tmp_path / "a")]) == 2
+    err = _error(capsys)
+    assert "no config.json" in err and "Hugging Face GPT-2 folder" in err and "prepare" not in err
+    assert genlab_main(["import-hf", str(gpt_runs["bpe"]), "--out", str(tmp_path / "a")]) == 2
+    assert "already a genlab run" in _error(capsys)
+    exported = tmp_path / "char-hf"
+    assert genlab_main(["export", str(gpt_runs["char"]), "--format", "hf", "--out", str(exported)]) == 0
+    capsys.readouterr()
+    assert genlab_main(["import-hf", str(exported), "--out", str(tmp_path / "a")]) == 2
+    assert "char/word/jamo" in _error(capsys)
+
+
+def test_out_must_be_new_or_empty(gpt2_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "gpt2"
+    shutil.copytree(gpt2_folder, folder)
+    assert genlab_main(["import-hf", str(folder), "--out", str(folder)]) == 2
+    assert "is the folder being imported" in _error(capsys)
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "tokenizer.json").write_text("{}")
+    assert genlab_main(["import-hf", str(folder), "--out", str(busy)]) == 2
+    assert "not empty" in _error(capsys) and (busy / "tokenizer.json").read_text() == "{}"
+    (busy / "tokenizer.json").unlink()
+    assert genlab_main(["import-hf", str(folder), "--out", str(busy)]) == 0
