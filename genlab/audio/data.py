@@ -42,7 +42,7 @@ class AudioData(ImageData):
 def from_clips(source: str, clips: np.ndarray, labels: np.ndarray | None, classes: list[str],
                skipped: int = 0) -> AudioData:
     """Split int16 clips ``[N, T]`` into train/val/test (the fixed split every family shares)."""
-    split = _split(source, LEVELS, clips.astype(np.int16)[:, None, :], labels, classes, skipped)
+    split = _split(source, LEVELS, clips.astype(np.int16)[:, None, :], labels, classes, skipped, unit="clips")
     return AudioData(source=split.source, levels=split.levels, images=split.images, labels=split.labels,
                      classes=split.classes, skipped=split.skipped)
 

@@ -8,6 +8,7 @@ through ``genlab.checkpoint`` (write, then rename), like every file genlab write
 from __future__ import annotations
 
 import io
+import struct
 import wave
 from pathlib import Path
 
@@ -48,7 +49,12 @@ def decode(data: bytes, name: str) -> tuple[np.ndarray, int, int]:
         with wave.open(io.BytesIO(data), "rb") as w:
             channels, width, rate, frames = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
             raw = w.readframes(frames)
-    except (wave.Error, EOFError, ValueError) as exc:
+    except (EOFError, RuntimeError, struct.error) as exc:
+        # the header starts well but runs out, or a chunk's size points outside it (``wave`` raises a bare
+        # RuntimeError when skipping such a chunk): a file cut short or damaged, not another format
+        raise GenlabError(f"{name} is truncated or corrupt (its WAV header breaks off or its chunk sizes are "
+                          "wrong); remove it or re-export it as 16-bit PCM WAV") from exc
+    except (wave.Error, ValueError) as exc:
         raise GenlabError(f"{name} is not a readable WAV file ({exc}); remove it or re-export it as 16-bit "
                           "PCM WAV") from exc
     if width != 2:

@@ -69,6 +69,7 @@ def train_generator(args: argparse.Namespace, kind: Any, verb: str, models: tupl
     from genlab.devices import resolve_device
     from genlab.errors import GenlabError
     from genlab.image import run as runs
+    from genlab.image.settings import check_settings
     from genlab.image.trainer import ImageTrainConfig, new_run
     from genlab.image.trainer import train as train_loop
 
@@ -96,6 +97,7 @@ def train_generator(args: argparse.Namespace, kind: Any, verb: str, models: tupl
         overrides.update({k: v for k, v in flags.items() if v is not None})
         if args.lr is not None:
             overrides.setdefault("lr_g", args.lr)
+        check_settings(kind.family_class(args.model).Config, overrides, args.model)  # before the data loads
         spec = args.data or builtin
         data = load(spec)
         if data.skipped:

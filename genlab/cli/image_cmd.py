@@ -140,6 +140,7 @@ def parse_settings(config_cls: type, items: list[str]) -> dict:
 def apply_settings(model, items: list[str]):
     """Change sampling-time fields of a loaded model's config (architecture fields would not match its weights)."""
     from genlab.errors import GenlabError
+    from genlab.image.settings import check_settings
 
     if not items:
         return model
@@ -150,6 +151,7 @@ def apply_settings(model, items: list[str]):
         can = ", ".join(allowed) if allowed else "none"
         raise GenlabError(f"--set {', '.join(fixed)}: fixed when the {model.family} model was trained; "
                           f"settings that can change for sampling: {can}")
+    check_settings(type(model.config), settings, model.family)
     model.config = dataclasses.replace(model.config, **settings)
     if hasattr(model, "config_changed"):
         model.config_changed()
@@ -164,6 +166,7 @@ def train(args: argparse.Namespace) -> int:
     from genlab.image import run as runs
     from genlab.image.data import keep_fraction, load_data
     from genlab.image.protocol import family_class
+    from genlab.image.settings import check_settings
     from genlab.image.trainer import ImageTrainConfig, new_run
     from genlab.image.trainer import train as train_loop
 
@@ -192,6 +195,7 @@ def train(args: argparse.Namespace) -> int:
         overrides.update({k: v for k, v in flags.items() if v is not None})
         if args.lr is not None and args.model == "gan":
             overrides.setdefault("lr_g", args.lr)
+        check_settings(family_class(args.model).Config, overrides, args.model)  # before the data loads
         data = load_data(args.data or "builtin:digits", size=args.image_size, channels=args.channels)
         if data.skipped:
             print(f"genlab: note: skipped {data.skipped} non-image file(s) in {args.data}", file=sys.stderr)

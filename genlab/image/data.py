@@ -11,13 +11,18 @@ validation for early stopping; the classifier behind "digits FID" learns from tr
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from genlab.errors import GenlabError
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as Picture
 
 SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -25,6 +30,9 @@ SPLIT_SEED = 0
 TEST_FRACTION = 0.3
 VAL_FRACTION = 0.1  # of what is left after the test split
 MIN_IMAGES = 10
+#: what Pillow raises when a file's header reads but its pixels do not (a file cut short or damaged):
+#: its decoders index, unpack and read past the end of the data they were promised
+DECODE_ERRORS = (OSError, ValueError, EOFError, IndexError, KeyError, TypeError, SyntaxError, struct.error)
 
 
 @dataclass
@@ -58,10 +66,14 @@ class ImageData:
                 "counts": {s: self.count(s) for s in SPLITS}, "split_seed": SPLIT_SEED}
 
 
-def split_indices(n: int, seed: int = SPLIT_SEED) -> dict[str, np.ndarray]:
-    """Deterministic train/val/test index sets (30 % test, 10 % of the rest for validation)."""
+def split_indices(n: int, seed: int = SPLIT_SEED, unit: str = "images") -> dict[str, np.ndarray]:
+    """Deterministic train/val/test index sets (30 % test, 10 % of the rest for validation).
+
+    ``unit`` names the examples in the error (audio and video data split clips, not images).
+    """
     if n < MIN_IMAGES:
-        raise GenlabError(f"only {n} images: need at least {MIN_IMAGES} to keep train, validation and test images")
+        raise GenlabError(f"only {n} {unit}: need at least {MIN_IMAGES} to keep train, validation and test {unit}; "
+                          "add more")
     order = np.random.default_rng(seed).permutation(n)
     n_test = int(round(TEST_FRACTION * n))
     n_val = max(1, int(round(VAL_FRACTION * (n - n_test))))
@@ -70,8 +82,8 @@ def split_indices(n: int, seed: int = SPLIT_SEED) -> dict[str, np.ndarray]:
 
 
 def _split(source: str, levels: int, images: np.ndarray, labels: np.ndarray | None, classes: list[str],
-           skipped: int = 0) -> ImageData:
-    idx = split_indices(len(images))
+           skipped: int = 0, unit: str = "images") -> ImageData:
+    idx = split_indices(len(images), unit=unit)
     return ImageData(source=source, levels=levels, images={s: images[idx[s]] for s in SPLITS},
                      labels=None if labels is None else {s: labels[idx[s]] for s in SPLITS},
                      classes=classes, skipped=skipped)
@@ -111,7 +123,7 @@ def load_folder(path: str | Path, size: int = 32, channels: int | None = None) -
     Sub-folders one level down name the classes (``DIR/cat/1.png``), which lets the metrics train a
     classifier; a flat folder has no labels. ``channels`` 1 or 3 (default: 1 if every image is grey).
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     folder = Path(path)
     if not folder.exists():
@@ -122,15 +134,7 @@ def load_folder(path: str | Path, size: int = 32, channels: int | None = None) -
     if not files:
         other = f" ({skipped} other files)" if skipped else ""
         raise GenlabError(f"image folder {folder} has no PNG/JPEG images{other}; add .png/.jpg files")
-    pictures = []
-    for file in files:
-        try:
-            with Image.open(file) as im:
-                im.load()
-                pictures.append(im.copy())
-        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-            raise GenlabError(f"{file} is not a readable PNG/JPEG image ({type(exc).__name__}); "
-                              "remove or replace it") from exc
+    pictures = [_read_image(file) for file in files]
     if channels is None:
         channels = 1 if all(im.mode in ("1", "L", "LA", "I", "I;16", "F") for im in pictures) else 3
     mode = "L" if channels == 1 else "RGB"
@@ -145,6 +149,25 @@ def load_folder(path: str | Path, size: int = 32, channels: int | None = None) -
         classes = sorted({p[0] for p in parents})
         labels = np.array([classes.index(p[0]) for p in parents], dtype=np.int64)
     return _split(str(folder), 256, stacked, labels, classes, skipped)
+
+
+def _read_image(file: Path) -> Picture:
+    """One picture, fully decoded: an unreadable header and pixels that fail part-way are different errors."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        im = Image.open(file)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise GenlabError(f"{file} is not a readable PNG/JPEG image ({type(exc).__name__}); "
+                          "remove or replace it") from exc
+    with im:
+        try:
+            im.load()
+            return im.copy()
+        except Image.DecompressionBombError as exc:
+            raise GenlabError(f"{file} is too large to decode ({exc}); shrink or remove it") from exc
+        except DECODE_ERRORS as exc:
+            raise GenlabError(f"{file} is truncated or corrupt; remove or replace it") from exc
 
 
 def _square(im):

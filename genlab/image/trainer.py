@@ -37,6 +37,7 @@ from genlab.image import step_dtype
 from genlab.image.data import ImageData
 from genlab.image.protocol import take_step
 from genlab.image.run import IMAGE, RunKind
+from genlab.image.settings import check_settings
 from genlab.training.task import TRAIN_STATE
 
 METRICS = "metrics.jsonl"
@@ -98,17 +99,22 @@ def _versions() -> dict[str, str]:
 
 def new_run(run: Path, family: str, data: ImageData, model_overrides: dict[str, Any],
             cfg: ImageTrainConfig, kind: RunKind = IMAGE) -> None:
-    """Create a run directory for a fresh model; refuses to overwrite a trained one."""
+    """Create a run directory for a fresh model; refuses to overwrite a trained one.
+
+    Every setting is range-checked and the model built before anything is written, so a bad value
+    leaves no half-made run (a config.json without weights) behind.
+    """
     run = Path(run)
     if runs.has_checkpoint(run):
         raise GenlabError(f"{run} already holds a trained model: pass --resume to continue it, "
                           "or choose a new run directory")
-    run.mkdir(parents=True, exist_ok=True)
-    (run / METRICS).unlink(missing_ok=True)
+    check_settings(kind.family_class(family).Config, model_overrides, family)
     torch.manual_seed(cfg.seed)
     if model_overrides.get("conditional"):  # a class-conditional model knows the data's classes
         model_overrides = {**model_overrides, "classes": len(data.classes) if data.labels is not None else 0}
     model = runs.build_model(family, model_overrides, data.shape, data.levels, kind)
+    run.mkdir(parents=True, exist_ok=True)
+    (run / METRICS).unlink(missing_ok=True)
     runs.save_data(run, data)
     runs.write_config(run, {"format": runs.FORMAT, "kind": kind.name, "model": runs.model_config_dict(model),
                             "data": data.describe(), "train": asdict(cfg), "versions": _versions()})

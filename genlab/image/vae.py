@@ -89,6 +89,8 @@ class VAE(nn.Module):
         self.decoder = ConvDecoder(config.latent, shape, config.width, out)
         if config.prior not in ("normal", "mixture"):
             raise GenlabError(f"vae prior {config.prior!r}: use normal or mixture")
+        if config.output not in ("sample", "mean", "mode"):  # refused now, not after training, at the pictures
+            raise GenlabError(f"vae output {config.output!r}: use sample, mean or mode")
         self.prior = MixturePrior(config.latent, config.prior_components) if config.prior == "mixture" else None
         self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
 

@@ -80,28 +80,39 @@ def load_moving_digits(clips: int = CLIPS, seed: int = 0) -> VideoData:
     if clips < 10:
         raise GenlabError(f"--clips {clips}: need at least 10 clips to keep train, validation and test clips")
     videos, labels = moving_digits(clips, seed)
-    return _as_video(_split(BUILTIN, 17, videos, labels, [str(d) for d in range(10)]))
+    return _as_video(_split(BUILTIN, 17, videos, labels, [str(d) for d in range(10)], unit="clips"))
 
 
 def _read_gif(path: Path, frames: int, size: int) -> np.ndarray:
-    """The first ``frames`` frames of an animated GIF, greyscale, centre-cropped, resized: ``[frames, size, size]``."""
+    """The first ``frames`` frames of an animated GIF, greyscale, centre-cropped, resized: ``[frames, size, size]``.
+
+    A file whose header reads but whose frames do not (cut short by a copy, damaged on disk) fails inside
+    Pillow's frame decoder with whatever that decoder trips on (``IndexError``, ``struct.error``, ``OSError``
+    "image file is truncated"), so every failure after the header is the one error "truncated or corrupt".
+    """
     from PIL import Image, ImageSequence, UnidentifiedImageError
 
-    from genlab.image.data import _square
+    from genlab.image.data import DECODE_ERRORS, _square
 
     try:
         if path.stat().st_size == 0:
             raise GenlabError(f"{path} is empty (0 bytes); remove it or replace it with an animated GIF")
-        with Image.open(path) as im:
-            if im.format != "GIF":
-                raise GenlabError(f"{path} is a {im.format} file, not a GIF; convert it or remove it")
-            out = []
+        im = Image.open(path)
+    except (UnidentifiedImageError, OSError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+        raise GenlabError(f"{path} is not a readable GIF ({type(exc).__name__}); remove or replace it") from exc
+    with im:
+        if im.format != "GIF":
+            raise GenlabError(f"{path} is a {im.format} file, not a GIF; convert it or remove it")
+        out = []
+        try:
             for frame in ImageSequence.Iterator(im):
                 out.append(np.asarray(_square(frame.convert("L")).resize((size, size), Image.Resampling.BILINEAR)))
                 if len(out) == frames:
                     break
-    except (UnidentifiedImageError, OSError, ValueError, EOFError, Image.DecompressionBombError) as exc:
-        raise GenlabError(f"{path} is not a readable GIF ({type(exc).__name__}); remove or replace it") from exc
+        except Image.DecompressionBombError as exc:  # a frame claims a huge size
+            raise GenlabError(f"{path} is too large to decode ({exc}); shrink or remove it") from exc
+        except DECODE_ERRORS as exc:
+            raise GenlabError(f"{path} is truncated or corrupt; remove or replace it") from exc
     if len(out) < frames:
         raise GenlabError(f"{path} has {len(out)} frame(s); clips need at least {frames} "
                           "(pass a smaller --frames or remove it)")
@@ -128,7 +139,7 @@ def load_folder(path: str | Path, frames: int = FRAMES, size: int = SIZE) -> Vid
     if all(len(p) == 2 for p in parents) and len({p[0] for p in parents}) >= 2:
         classes = sorted({p[0] for p in parents})
         labels = np.array([classes.index(p[0]) for p in parents], dtype=np.int64)
-    return _as_video(_split(str(folder), 256, videos, labels, classes, skipped))
+    return _as_video(_split(str(folder), 256, videos, labels, classes, skipped, unit="clips"))
 
 
 def load_data(spec: str, clips: int = CLIPS, seed: int = 0, frames: int = FRAMES, size: int = SIZE) -> VideoData:

@@ -110,6 +110,21 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
 
 
+@pytest.mark.parametrize(("setting", "message"), [
+    ("lr=nan", "lr must be a finite number > 0"),
+    ("beta1=5", "beta1 must be a finite number in [0, 1)"),
+    ("ema=2", "ema must be a finite number in [0, 1)"),
+    ("gp_weight=nan", "gp_weight must be a finite number ≥ 0"),
+])
+def test_out_of_range_settings_are_refused_before_the_run_is_written(tmp_path, tone_folder, setting, message):
+    run = tmp_path / "r"
+    out = genlab("audio", "train", str(run), "--model", "wavegan", "--data", str(tone_folder), "--set", setting,
+                 "--max-steps", "1", "--quiet", "--no-pictures")
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert f"wavegan setting {setting.split('=')[0]}=" in out.stderr and message in out.stderr, out.stderr
+    assert not run.exists()
+
+
 def test_a_wrong_loss_setting_is_refused(tmp_path, tone_folder):
     out = genlab("audio", "train", str(tmp_path / "r"), "--model", "wavegan", "--data", str(tone_folder),
                  "--set", "loss=l2", "--max-steps", "1", "--quiet")

@@ -19,6 +19,11 @@ def _write(path, samples, rate=8000, channels=1, width=2):
         w.writeframes(np.asarray(samples).astype(f"<i{width}").tobytes())
 
 
+def _oversized_fmt(data: bytes) -> bytes:
+    """A WAV whose fmt chunk claims to run past the file's end: ``wave`` fails skipping it with a bare RuntimeError."""
+    return data[:16] + (100_000).to_bytes(4, "little") + data[20:]
+
+
 def test_written_wav_reopens_with_the_standard_library(tmp_path):
     x = np.sin(np.linspace(0, 100, 4000)) * 0.5
     write_wav(tmp_path / "a.wav", x, 8000)
@@ -45,6 +50,8 @@ def test_out_of_range_floats_are_clipped_not_wrapped():
     (lambda p: _write(p, np.zeros(9000)), "at most 1.00 s"),
     (lambda p: _write(p, np.zeros(0)), "no audio"),
     (lambda p: p.write_bytes(encode(np.zeros(4000), 8000)[:1000]), "truncated"),
+    (lambda p: p.write_bytes(encode(np.zeros(4000), 8000)[:30]), "is truncated or corrupt"),
+    (lambda p: p.write_bytes(_oversized_fmt(encode(np.zeros(4000), 8000))), "is truncated or corrupt"),
 ])
 def test_bad_wav_files_are_one_line_errors_naming_the_file(tmp_path, make, message):
     path = tmp_path / "bad.wav"
@@ -76,4 +83,10 @@ def test_bad_data_specs(spec, message):
 def test_folder_without_wavs(tmp_path):
     (tmp_path / "a.txt").write_text("x")
     with pytest.raises(GenlabError, match="no .wav files"):
+        load_folder(tmp_path)
+
+
+def test_a_single_clip_is_counted_as_a_clip(tmp_path):
+    _write(tmp_path / "a.wav", np.zeros(100))
+    with pytest.raises(GenlabError, match="only 1 clips: need at least 10 to keep train, validation and test clips"):
         load_folder(tmp_path)

@@ -133,3 +133,20 @@ def test_sampling_settings_can_change_at_sample_time(trained_run, tmp_path, caps
     out = tmp_path / "mean.png"
     assert main(["image", "sample", str(trained_run), "--num", "4", "--out", str(out), "--set", "output=mean"]) == 0
     assert out.is_file() and "wrote 4 samples" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--model", "vae", "--set", "lr=nan"], "vae setting lr=nan is out of range: lr must be a finite number > 0"),
+    (["--model", "vae", "--lr", "0"], "vae setting lr=0.0 is out of range"),
+    (["--model", "gan", "--set", "beta1=5"], "gan setting beta1=5.0 is out of range: beta1 must be a finite number "
+                                             "in [0, 1)"),
+    (["--model", "diffusion", "--set", "ema=1"], "ema must be a finite number in [0, 1)"),
+])
+def test_out_of_range_settings_are_one_line_and_leave_no_run(tmp_path, capsys, args, message):
+    from genlab.cli import main
+
+    run = tmp_path / "run"
+    assert main(["image", "train", str(run), *args, "--max-steps", "2", "--quiet", "--no-pictures"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
+    assert not run.exists()

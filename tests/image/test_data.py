@@ -63,7 +63,8 @@ def test_run_arrays_round_trip(digits):
         assert np.array_equal(back.labels[s], digits.labels[s])
 
 
-@pytest.mark.parametrize("case", ["missing", "file", "empty", "only-text", "corrupt", "too-few", "builtin"])
+@pytest.mark.parametrize("case", ["missing", "file", "empty", "only-text", "corrupt", "truncated", "too-few",
+                                  "builtin"])
 def test_bad_folders_raise_one_clear_error(tmp_path, case):
     spec = tmp_path / "data"
     if case == "file":
@@ -76,6 +77,10 @@ def test_bad_folders_raise_one_clear_error(tmp_path, case):
     elif case == "corrupt":
         _write_images(spec, 12)
         (spec / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    elif case == "truncated":  # the header reads, the pixels break off (a copy cut short)
+        _write_images(spec, 12)
+        whole = (spec / "img0.png").read_bytes()
+        (spec / "img0.png").write_bytes(whole[:len(whole) * 2 // 3])
     elif case == "too-few":
         _write_images(spec, 3)
     elif case == "builtin":
@@ -85,5 +90,6 @@ def test_bad_folders_raise_one_clear_error(tmp_path, case):
     message = str(err.value)
     assert "\n" not in message
     expected = {"missing": "not found", "file": "not a folder", "empty": "no PNG/JPEG", "only-text": "1 other",
-                "corrupt": "broken.png", "too-few": "at least", "builtin": "builtin:digits"}[case]
+                "corrupt": "broken.png", "truncated": "img0.png is truncated or corrupt; remove or replace it",
+                "too-few": "only 3 images", "builtin": "builtin:digits"}[case]
     assert expected in message

@@ -59,8 +59,18 @@ def test_gif_folder_is_read_resized_with_classes(tmp_path):
     assert data.shape == (1, 16, 32, 32) and data.classes == ["a", "b"] and data.levels == 256
 
 
+def _cut_noise_gif(path, frames=8, size=16):
+    """An animated GIF of noise (so every frame takes room) cut at 2/3: the header reads, a later frame breaks off."""
+    rng = np.random.default_rng(0)
+    images = [Image.fromarray(rng.integers(0, 256, (size, size), dtype=np.uint8)) for _ in range(frames)]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=50)
+    whole = path.read_bytes()
+    path.write_bytes(whole[:len(whole) * 2 // 3])
+
+
 @pytest.mark.parametrize(("make", "message"), [
     (lambda p: p.write_bytes(b""), "empty"),
+    (_cut_noise_gif, "bad.gif is truncated or corrupt; remove or replace it"),
     (lambda p: p.write_bytes(b"GIF89a garbage"), "not a readable GIF"),
     (lambda p: _gif(p, 3), "3 frame"),
     (lambda p: Image.new("L", (8, 8)).save(p, format="PNG"), "not a GIF"),
@@ -70,8 +80,14 @@ def test_bad_gifs_are_one_line_errors(tmp_path, make, message):
     path.parent.mkdir()
     make(path)
     with pytest.raises(GenlabError, match=message) as info:
-        load_folder(tmp_path / "clips")
+        load_folder(tmp_path / "clips", frames=8, size=16)
     assert "bad.gif" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_single_gif_is_counted_as_a_clip(tmp_path):
+    _gif(tmp_path / "a.gif", 16)
+    with pytest.raises(GenlabError, match="only 1 clips: need at least 10 to keep train, validation and test clips"):
+        load_folder(tmp_path)
 
 
 @pytest.mark.parametrize(("spec", "message"), [("/no/such", "not found"), ("builtin:mnist", "unknown built-in")])

@@ -55,6 +55,9 @@ def test_eval_prints_fid_consistency_and_motion(trained_run):
     (["train", "{tmp}/r", "--model", "vgan", "--clips", "many"], "positive integer"),
     (["train", "{tmp}/r", "--model", "vgan", "--clips", "3"], "at least 10 clips"),
     (["train", "{tmp}/r", "--model", "vgan", "--set", "g_width=wide"], "must be a int"),
+    (["train", "{tmp}/r", "--model", "vgan", "--set", "lr=nan"], "vgan setting lr=nan is out of range"),
+    (["train", "{tmp}/r", "--model", "vgan", "--set", "beta1=5"], "beta1 must be a finite number in [0, 1)"),
+    (["train", "{tmp}/r", "--model", "vgan", "--set", "mask_l1=-1"], "mask_l1 must be a finite number ≥ 0"),
     (["sample", "{tmp}/missing", "--out", "{tmp}/o.gif"], "not found"),
     (["sample", "{tmp}", "--out", "{tmp}/o.png"], "*.gif"),
     (["eval", "{tmp}"], "config.json not found"),
@@ -75,3 +78,20 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     out = genlab("video", *argv)
     assert out.returncode == 2, out.stderr
     assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_gif_cut_short_mid_frames_is_one_line_and_exit_2(tmp_path):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "g"
+    folder.mkdir()
+    for i in range(12):
+        frames = [Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)) for _ in range(8)]
+        frames[0].save(folder / f"{i}.gif", save_all=True, append_images=frames[1:], duration=50)
+    whole = (folder / "0.gif").read_bytes()
+    (folder / "0.gif").write_bytes(whole[:len(whole) * 2 // 3])
+    out = genlab("video", "train", str(tmp_path / "v"), "--model", "vgan", "--data", str(folder), "--frames", "8",
+                 "--image-size", "16", "--max-steps", "2", "--quiet", "--no-pictures", "--threads", "1")
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip() == f"genlab: error: {folder / '0.gif'} is truncated or corrupt; remove or replace it"
+    assert not (tmp_path / "v").exists()
