@@ -8,10 +8,11 @@ never leaves a half-written file where a good one was.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,35 @@ def read_json(path: str | Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise GenlabError(f"{path} is corrupted ({exc}); re-create it or restore a copy") from exc
+
+
+#: the parts of a run's config.json that, where present, must be JSON objects
+CONFIG_SECTIONS = ("model", "train", "runtime")
+
+
+def read_config(run: str | Path) -> dict[str, Any]:
+    """A run's ``config.json``: valid JSON *and* the shape genlab writes (an object whose sections are
+    objects), so that a hand-edited or foreign file is one clear error, not a crash further on."""
+    path = Path(run) / "config.json"
+    config = read_json(path)
+    bad = not isinstance(config, dict) or any(not isinstance(config.get(k, {}), dict) for k in CONFIG_SECTIONS)
+    if not bad and "model" in config and not isinstance(config["model"].get("family", ""), str):
+        bad = True
+    if bad:
+        raise GenlabError(f"{path} is corrupted (not a genlab run's config: expected an object with "
+                          f"{', '.join(CONFIG_SECTIONS)} objects); re-create it or restore a copy")
+    return config
+
+
+@contextlib.contextmanager
+def config_errors(run: str | Path) -> Iterator[None]:
+    """Turn what a damaged ``config.json`` makes a model's constructor raise (a missing key, a string
+    where a number belongs) into one clear error naming the file."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise GenlabError(f"{Path(run) / 'config.json'} does not describe a model genlab can build "
+                          f"({type(exc).__name__}: {exc}); re-create it or restore a copy") from exc
 
 
 def save_tensors(path: str | Path, tensors: dict, metadata: dict[str, str] | None = None) -> None:

@@ -86,11 +86,20 @@ def filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None) 
 
 
 def _safe_log_softmax(logits: torch.Tensor) -> torch.Tensor:
-    """log-softmax that turns an all -inf row (a context the model never saw) into a uniform row."""
+    """log-softmax that turns an all -inf row (a context the model never saw) into a uniform row.
+
+    A NaN or +inf score (weights broken by a diverged training run) is an error here, once per step:
+    greedy decoding would otherwise pick garbage silently and sampling fail deep inside PyTorch.
+    """
     logits = logits.float()
     dead = torch.isneginf(logits).all(dim=-1, keepdim=True)
     logits = torch.where(dead, torch.zeros_like(logits), logits)
-    return torch.log_softmax(logits, dim=-1)
+    out = torch.log_softmax(logits, dim=-1)
+    if bool(torch.isnan(out).any()):
+        raise GenlabError("the model's next-token scores are not finite (NaN or inf): its weights are damaged, "
+                          "e.g. by a training run that diverged; retrain it, or resume an earlier checkpoint "
+                          "with a lower --lr")
+    return out
 
 
 def constrained_logprobs(logprobs: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:

@@ -23,3 +23,22 @@ def test_a_folder_that_cannot_hold_the_file_is_a_genlab_error(tmp_path):
     with pytest.raises(GenlabError, match="could not write"):  # its grandparent is a file
         write_text(blocker / "deeper" / "out.tsv", "y")
     assert blocker.read_text(encoding="utf-8") == "x"
+
+
+@pytest.mark.parametrize("text", ["null", "[1, 2]", '{"model": 5}', '{"model": {"family": 3}}', '{"train": "x"}'])
+def test_a_config_of_the_wrong_shape_is_one_clear_error(tmp_path, text):
+    from genlab.checkpoint import read_config
+
+    (tmp_path / "config.json").write_text(text, encoding="utf-8")
+    with pytest.raises(GenlabError, match=r"config.json is corrupted \(not a genlab run's config"):
+        read_config(tmp_path)
+
+
+def test_what_a_damaged_config_makes_a_constructor_raise_names_the_file(tmp_path):
+    from genlab.checkpoint import config_errors
+
+    damaged = pytest.raises(GenlabError, match=r"config.json does not describe a model genlab can build \(KeyError")
+    with damaged, config_errors(tmp_path):
+        {}["labels"]
+    with config_errors(tmp_path):  # anything else passes through
+        pass

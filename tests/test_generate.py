@@ -334,3 +334,15 @@ def test_greedy_follows_the_grammar_over_the_models_favourite() -> None:
                                                   grammar=json_schema_grammar({"type": "integer"})))
     assert out[0].text.isdigit() or out[0].text.startswith("-")
     assert out[0].finish_reason in ("stop", "length")
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_scores_that_are_not_finite_stop_decoding_with_one_clear_error(bad):
+    """A diverged run's NaN would be picked silently by greedy decoding and crash multinomial sampling."""
+    from genlab.generate import _safe_log_softmax
+
+    logits = torch.zeros(2, 5)
+    logits[1, 3] = bad
+    with pytest.raises(GenlabError, match="not finite"):
+        _safe_log_softmax(logits)
+    assert torch.isfinite(_safe_log_softmax(torch.full((1, 5), -math.inf))).all()  # an unseen context: uniform

@@ -18,12 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from genlab.checkpoint import read_json
-from genlab.classify.data import LabelledData, load_labelled, load_texts, validation_split
+from genlab.checkpoint import read_config
+from genlab.classify.data import LabelledData, load_labelled, load_texts, read_lines, validation_split
 from genlab.classify.head import DEFAULT_POOLING
 from genlab.classify.model import backbone_builder, build_classifier, encode_texts, load_classifier, probabilities
 from genlab.classify.task import ClassificationTask, EncodedTexts
 from genlab.errors import GenlabError
+from genlab.stdin_text import stdin_lines
 from genlab.tokenizers import Tokenizer
 from genlab.training.config import resolve
 from genlab.training.task import BEST_WEIGHTS, TRAIN_STATE
@@ -76,6 +77,20 @@ def _scratch(args: argparse.Namespace, texts: list[str]) -> tuple[Tokenizer, dic
     return tokenizer, base
 
 
+def _refuse_other_runs(path: Path, init_from: str) -> None:
+    """A classifier gets a directory of its own: never the run it starts from, nor any other kind of run
+    (``--overwrite`` replaces a classifier, not the language model a user pretrained)."""
+    source = Path(init_from)
+    if init_from != "none" and source.exists() and path.exists() and path.resolve() == source.resolve():
+        raise GenlabError(f"{path} is the --init-from run itself; give the classifier a new directory, e.g. "
+                          f"{path.parent / (path.name + '-classifier')}")
+    if (path / "config.json").is_file():
+        family = (read_config(path).get("model") or {}).get("family")
+        if family not in (None, "classifier"):
+            raise GenlabError(f"{path} holds a {family} run, not a classifier; give the classifier a directory of "
+                              "its own (--init-from that run to start from it)")
+
+
 def train_cli(args: argparse.Namespace) -> int:
     from genlab.training.loop import fit
     from genlab.training.state import require_checkpoint
@@ -83,6 +98,7 @@ def train_cli(args: argparse.Namespace) -> int:
     path = Path(args.run)
     if path.exists() and not path.is_dir():
         raise GenlabError(f"{path} is a file; pass a directory for the classifier run")
+    _refuse_other_runs(path, args.init_from)
     data = load_labelled(args.data)
     seed = args.seed if args.seed is not None else 1337
     train_idx, val_idx = validation_split(len(data), args.val_fraction, seed)
@@ -110,6 +126,8 @@ def train_cli(args: argparse.Namespace) -> int:
             raise GenlabError("--tokenizer is for --init-from none (a pretrained run brings its own tokenizer)")
         if args.positions:
             raise GenlabError("--positions is for --init-from none (a pretrained run keeps its own)")
+        if args.preset:
+            raise GenlabError("--preset is for --init-from none (a pretrained run keeps its own size)")
     else:
         source = None
         tokenizer, backbone_config = _scratch(args, train_data.texts)
@@ -149,7 +167,7 @@ def train_cli(args: argparse.Namespace) -> int:
 
     if args.resume:
         require_checkpoint(path)
-        saved = read_json(path / "config.json")
+        saved = read_config(path)
         if (saved.get("classify") or {}).get("data_fingerprint") != data_id:
             raise GenlabError(f"the labelled data, the split or the tokenizer changed since {path} was started; "
                               "resume with the same --data, --seed and --init-from, or start a new run")
@@ -312,13 +330,19 @@ def predict_cli(args: argparse.Namespace) -> int:
     model, tokenizer, config = load_classifier(args.run, which=args.which)
     classes = config["model"]["labels"]
     if args.input == "-":
-        texts = [line.strip() for line in sys.stdin if line.strip()]
+        lines = list(stdin_lines())
     else:
-        texts = load_texts(args.input)
-    if not texts:
+        lines = [line for _, line in read_lines(args.input, "input")]
+        if lines and not lines[-1]:
+            lines.pop()  # what follows the file's last newline
+    texts = [line.strip() for line in lines]
+    todo = [i for i, text in enumerate(texts) if text]
+    if not todo:
         raise GenlabError("nothing to classify: the input has no non-empty line")
-    probs = probabilities(model, encode_texts(tokenizer, texts, int(config["model"]["max_length"])))
-    for row in probs:
+    probs = probabilities(model, encode_texts(tokenizer, [texts[i] for i in todo], int(config["model"]["max_length"])))
+    out = [""] * len(texts)  # one output line per input line: a blank line stays blank, so the two line up
+    for i, row in zip(todo, probs):
         best = int(row.argmax())
-        sys.stdout.write(f"{classes[best]}\t{row[best]:.4f}\n")
+        out[i] = f"{classes[best]}\t{row[best]:.4f}"
+    sys.stdout.write("".join(line + "\n" for line in out))
     return 0

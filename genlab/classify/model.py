@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from genlab.checkpoint import read_json, run_dir
+from genlab.checkpoint import config_errors, read_config, run_dir
 from genlab.classify.head import SequenceClassifier
 from genlab.errors import GenlabError
 from genlab.tokenizers import Tokenizer
@@ -87,13 +87,17 @@ def load_classifier(run: str | Path, which: str = "best", device: str = "cpu"
     path = run_dir(run)
     if not (path / "config.json").is_file():
         raise GenlabError(f"{path} has no trained classifier (config.json missing): run `genlab classify train` first")
-    config = read_json(path / "config.json")
+    config = read_config(path)
     if (config.get("model") or {}).get("family") != "classifier":
         raise GenlabError(f"{path} holds a {(config.get('model') or {}).get('family')} model, not a classifier; train "
                           f"one with `genlab classify train RUN --init-from {path} --data LABELS`")
     tokenizer = load_tokenizer(path / "tokenizer.json")
     if config.get("tokenizer_fingerprint") not in (None, tokenizer.fingerprint()):
         raise GenlabError(f"{path}/tokenizer.json is not the tokenizer this classifier was trained with")
-    model = build_classifier(config["model"])
+    with config_errors(path):
+        model = build_classifier(config["model"])
+        labels, max_length = config["model"]["labels"], int(config["model"]["max_length"])
+        if not (isinstance(labels, list) and len(labels) >= 2 and max_length >= 1):
+            raise ValueError("labels must list at least 2 classes and max_length be at least 1")
     load_weights(model, weights_path(path, which))
     return model.to(device).eval(), tokenizer, config

@@ -24,9 +24,9 @@ def run(args: argparse.Namespace) -> int:
     from genlab.generate import stream
 
     model, tokenizer, device = load_for_generation(args)
-    from genlab.checkpoint import read_json, run_dir
+    from genlab.checkpoint import read_config, run_dir
 
-    config = read_json(run_dir(args.run) / "config.json")
+    config = read_config(run_dir(args.run))
     cfg = sampling_config(args)
     stops = tuple(cfg.stop)
     history: list[dict] = [{"role": "system", "content": args.system}] if args.system else []

@@ -34,6 +34,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _refuse_flags_that_do_not_apply(args: argparse.Namespace, config: dict, seq2seq: bool) -> None:
+    """A flag the run's kind of evaluation has no use for is an error: ignored, it would report a number
+    the user did not ask for as if it were the one they did."""
+    from genlab.errors import GenlabError
+
+    family = (config.get("model") or {}).get("family")
+    if family == "reward":
+        raise GenlabError(f"{args.run} is a reward model: it has no perplexity; score answers with `genlab score "
+                          f"{args.run}` (its held-out pairwise accuracy is in {args.run}/metrics.jsonl)")
+    given = [flag for flag, value in (("--corpus", args.corpus), ("--stride", args.stride),
+                                      ("--max-tokens", args.max_tokens)) if value is not None]
+    if seq2seq and given:
+        raise GenlabError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for a language model's "
+                          "perplexity; an encoder-decoder run is scored by BLEU on its pairs (--split, --beam)")
+    if not seq2seq and args.beam != 1:
+        raise GenlabError("--beam is for encoder-decoder runs (BLEU with beam search); a language model is "
+                          "scored by its perplexity")
+    if family == "bert" and args.stride is not None:
+        raise GenlabError("--stride is for left-to-right models; a BERT is scored on masked windows")
+
+
 def run(args: argparse.Namespace) -> int:
     from genlab.errors import GenlabError
 
@@ -57,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
     device = resolve_device(args.device)
     model, tokenizer, config = load_model(args.run, device=device, which=args.which)
+    _refuse_flags_that_do_not_apply(args, config, getattr(model, "is_seq2seq", False))
     if getattr(model, "is_seq2seq", False):
         from genlab.bleu import eval_cli
 

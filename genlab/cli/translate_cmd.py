@@ -14,6 +14,7 @@ from pathlib import Path
 
 from genlab.beam_defaults import DEFAULT_LENGTH_PENALTY, DEFAULT_MAX_LENGTH_RATIO
 from genlab.cli.args import add_device, nonneg_float, positive_int
+from genlab.stdin_text import stdin_lines
 
 FILE_BATCH = 32  # lines translated together when reading a file
 
@@ -33,22 +34,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--which", default="best", choices=["best", "latest"], help="which checkpoint")
     add_device(p)
     p.set_defaults(func=run)
-
-
-def _stdin_lines() -> Iterator[str]:
-    for number, raw in enumerate(sys.stdin.buffer, start=1):
-        yield _decode(raw, f"stdin line {number}")
-
-
-def _decode(raw: bytes, where: str) -> str:
-    from genlab.errors import GenlabError
-
-    if b"\x00" in raw:
-        raise GenlabError(f"{where} contains a NUL byte: pass UTF-8 text")
-    try:
-        return raw.decode("utf-8").rstrip("\r\n")
-    except UnicodeDecodeError as exc:
-        raise GenlabError(f"{where} is not valid UTF-8 (byte {exc.start}); convert the input to UTF-8") from exc
 
 
 def _file_batches(path: Path) -> Iterator[list[str]]:
@@ -124,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     if not getattr(model, "is_seq2seq", False):
         raise GenlabError(f"{args.run} is a language model, not an encoder-decoder: use `genlab generate {args.run}`")
     source_tokenizer = PairStore(args.run).source_tokenizer
-    batches = ([line] for line in _stdin_lines()) if args.input == "-" else _file_batches(Path(args.input))
+    batches = ([line] for line in stdin_lines()) if args.input == "-" else _file_batches(Path(args.input))
     first: str | None = None
     out = sys.stdout
     for batch in batches:

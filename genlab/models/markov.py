@@ -473,13 +473,14 @@ _NEURAL_FLAGS = ("preset", "n_layer", "n_head", "n_embd", "block_size", "dropout
                  "grad_accum", "lr", "min_lr", "warmup_steps", "lr_decay_steps", "weight_decay", "clip", "max_steps",
                  "epochs", "time_budget", "eval_interval", "eval_batches", "early_stop", "on_nan", "seed", "resume",
                  "log_interval", "rnn_impl", "dtype", "compile", "threads", "cell", "attention", "teacher_forcing",
-                 "positions", "qk_norm", "activation", "optimizer")
+                 "positions", "qk_norm", "activation", "optimizer", "embed_lr_scale", "scalar_lr_scale", "ema",
+                 "budget_clock", "init_from", "augment", "synonyms", "augment_copies")
 
 
 def train_cli(args: argparse.Namespace) -> int:
     """``genlab train RUN --model markov``: count the train split (or ``--corpus``), save, report."""
     from genlab import __version__
-    from genlab.checkpoint import read_json, run_dir
+    from genlab.checkpoint import read_config, run_dir
     from genlab.tokens import PrepareConfig, TokenStore, prepare
 
     given = [f"--{name.replace('_', '-')}" for name in _NEURAL_FLAGS if getattr(args, name, None) not in (None, False)]
@@ -496,7 +497,7 @@ def train_cli(args: argparse.Namespace) -> int:
         print(f"prepared {args.run} from {args.corpus} (char tokens, one document per {unit})")
     run = run_dir(args.run)
     if (run / "config.json").is_file() and not getattr(args, "overwrite", False):
-        family = (read_json(run / "config.json").get("model") or {}).get("family")
+        family = (read_config(run).get("model") or {}).get("family")
         if family not in (None, "markov"):  # a Markov chain refits in seconds; a neural model took hours
             raise GenlabError(f"{run} already holds a trained {family} model; pass --overwrite to replace it "
                               "with a Markov chain, or train into another run directory")

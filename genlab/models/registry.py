@@ -11,7 +11,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from genlab.checkpoint import read_json, run_dir
+from genlab.checkpoint import config_errors, read_config, run_dir
 from genlab.errors import GenlabError
 
 #: family name -> "module:function" that rebuilds a trained model from its run directory
@@ -44,7 +44,7 @@ def load_model(run: str | Path, device: str = "cpu", which: str = "best") -> tup
     path = run_dir(run)
     if not (path / "config.json").is_file():
         raise GenlabError(f"{path} has no trained model (config.json missing): run `genlab train {path}` first")
-    config = read_json(path / "config.json")
+    config = read_config(path)
     family = (config.get("model") or {}).get("family")
     if family == "classifier":
         raise GenlabError(f"{path} holds a text classifier: use `genlab classify eval|predict {path}`")
@@ -55,5 +55,6 @@ def load_model(run: str | Path, device: str = "cpu", which: str = "best") -> tup
     if expected and expected != tokenizer.fingerprint():
         raise GenlabError(f"{path}/tokenizer.json is not the tokenizer this model was trained with; "
                           "restore the run's own tokenizer.json or retrain")
-    model = _resolve(FAMILIES[family])(path, config, device=device, which=which)
+    with config_errors(path):
+        model = _resolve(FAMILIES[family])(path, config, device=device, which=which)
     return model, tokenizer, config

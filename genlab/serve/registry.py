@@ -92,6 +92,7 @@ def load_runs(runs: Sequence[str | Path], device: str = "cpu", which: str = "bes
     served = []
     for run in runs:
         path = Path(run)
+        _refuse_non_generative(path)
         model, tokenizer, config = load_model(path, device=device, which=which)
         if quantize == "int8" and not getattr(model, "is_seq2seq", False):
             model = _quantize_int8(model)
@@ -101,6 +102,22 @@ def load_runs(runs: Sequence[str | Path], device: str = "cpu", which: str = "bes
         created = int(config_file.stat().st_mtime) if config_file.is_file() else int(time.time())
         served.append(ServedModel(path.resolve().name, model, tokenizer, config, device, created, path.resolve()))
     return ModelRegistry(served)
+
+
+#: families whose runs hold no text generator, and what they are for instead
+NOT_GENERATIVE = {"bert": "a BERT encoder: it fills in <mask> tokens (`genlab fill RUN`)",
+                  "reward": "a reward model: it scores answers (`genlab score RUN`)"}
+
+
+def _refuse_non_generative(path: Path) -> None:
+    """Refused at start-up rather than with an error on every request, as a classifier run is."""
+    from genlab.checkpoint import read_config
+
+    if (path / "config.json").is_file():
+        family = (read_config(path).get("model") or {}).get("family")
+        if family in NOT_GENERATIVE:
+            raise GenlabError(f"{path} holds {NOT_GENERATIVE[family]}; it does not generate text, so "
+                              "`genlab serve` cannot serve it: give a language-model or chat run")
 
 
 def _quantize_int8(model: Any) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import nn
 
-from genlab.checkpoint import read_json, run_dir
+from genlab.checkpoint import read_config, run_dir
 from genlab.errors import GenlabError
 from genlab.tokenizers import Tokenizer
 
@@ -32,7 +32,7 @@ class InitFrom:
         if not (self.path / "config.json").is_file():
             raise GenlabError(f"--init-from {self.path}: no trained model there (config.json missing); train it "
                               "first or pass another run")
-        self.config = read_json(self.path / "config.json")
+        self.config = read_config(self.path)
         self.family = str((self.config.get("model") or {}).get("family"))
         if families is not None and self.family not in families:
             raise GenlabError(f"--init-from {self.path} holds a {self.family} model; this needs one of "

@@ -50,12 +50,13 @@ from genlab.training.distributed import (
     wrap,
 )
 from genlab.training.lean_torch import skip_compiler_import
-from genlab.training.metrics import METRICS_FILE, PLOT_FILE, MetricsLog
+from genlab.training.metrics import MetricsLog
 from genlab.training.optim import build_optimizer, set_learning_rate
+from genlab.training.previous_model import PreviousModel
 from genlab.training.schedule import learning_rate, step_progress
 from genlab.training.signals import StopRequests
 from genlab.training.state import Progress, load_checkpoint, require_checkpoint, save_checkpoint
-from genlab.training.task import BEST_WEIGHTS, LATEST_WEIGHTS, TRAIN_STATE, TrainTask
+from genlab.training.task import BEST_WEIGHTS, LATEST_WEIGHTS, TrainTask
 
 #: a fixed stream for validation windows: every evaluation scores the same windows
 EVAL_STREAM = 7
@@ -299,12 +300,6 @@ def write_run_config(path: Path, task: TrainTask, model_config: dict[str, Any], 
     })
 
 
-def clear_previous_model(path: Path) -> None:
-    """A fresh run replaces the previous model's files, so no stale 'best' weights can be loaded."""
-    for name in (LATEST_WEIGHTS, BEST_WEIGHTS, TRAIN_STATE, METRICS_FILE, PLOT_FILE):
-        (path / name).unlink(missing_ok=True)
-
-
 class _Bar:
     """tqdm over steps (or over seconds under a time budget) with loss, tokens/s and lr."""
 
@@ -352,8 +347,12 @@ def fit(task: TrainTask, cfg: TrainConfig, path: str | Path, model_config: dict[
     if resume:
         require_checkpoint(path)
     ranks, device = setup(resolve_device(cfg.device))
+    previous = PreviousModel(path)  # a fresh start sets the old model aside until its first checkpoint
     try:
-        return _fit(task, cfg, path, model_config, resume, progress, preset, ranks, device)
+        return _fit(task, cfg, path, model_config, resume, progress, preset, ranks, device, previous)
+    except BaseException:
+        previous.restore()  # nothing once the new run has saved
+        raise
     finally:
         teardown(ranks)
 
@@ -396,9 +395,9 @@ def auto_dtype(task: TrainTask, cfg: TrainConfig, model: nn.Module, path: Path, 
     the same curve. Under torchrun the ranks could time differently and disagree, so it is float32 there.
     """
     if resume and (path / "config.json").is_file():
-        from genlab.checkpoint import read_json
+        from genlab.checkpoint import read_config
 
-        saved = (read_json(path / "config.json").get("runtime") or {}).get("dtype")
+        saved = (read_config(path).get("runtime") or {}).get("dtype")
         if saved in ("float32", "bfloat16", "float16"):
             return saved
     if ranks.active:
@@ -423,7 +422,7 @@ def cpu_has_bf16() -> bool:
 
 
 def _fit(task: TrainTask, cfg: TrainConfig, path: Path, model_config: dict[str, Any], resume: bool,
-         progress: bool, preset: str | None, ranks: Ranks, device: str) -> FitResult:
+         progress: bool, preset: str | None, ranks: Ranks, device: str, previous: PreviousModel) -> FitResult:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)  # the random initialisation (course: 무작위 초기화) is repeatable
@@ -450,7 +449,7 @@ def _fit(task: TrainTask, cfg: TrainConfig, path: Path, model_config: dict[str, 
             group["weight_decay"] = cfg.weight_decay if group.get("name") == "decay" else 0.0
     else:
         if ranks.main:
-            clear_previous_model(path)
+            previous.set_aside()  # so no stale 'best' weights can be loaded, and none lost if this run fails
         prog, rng = Progress(), np.random.default_rng(cfg.seed)
     if ranks.rank > 0:  # dropout masks must differ across ranks; the weights stay rank 0's
         torch.manual_seed(rank_seed(cfg.seed, prog.step, ranks))
@@ -477,13 +476,22 @@ def _fit(task: TrainTask, cfg: TrainConfig, path: Path, model_config: dict[str, 
         """Time that decides the schedule and the budget: the same number on every rank."""
         return synced_elapsed if ranks.active else elapsed()
 
+    skipped_in_row = 0  # bad steps since the last good one (--on-nan skip gives up at SKIPS_IN_ROW)
+
     def checkpoint() -> None:
         nonlocal last_saved
+        if skipped_in_row:  # --on-nan skip: the weights after a bad step may be huge though finite
+            return
+        if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):  # never over a good checkpoint
+            where = f"{path / LATEST_WEIGHTS} (step {last_saved})" if last_saved is not None else "none"
+            raise GenlabError(f"the weights are no longer finite at step {prog.step}: training diverged; nothing "
+                              f"was saved over the last good checkpoint ({where}). Lower --lr")
         prog.elapsed = elapsed()
         if hasattr(task, "state_dict"):
             prog.task_state = task.state_dict()
         if ranks.main:
             save_checkpoint(path, model, optimizer, scaler, prog, rng, average)
+            previous.drop()
         last_saved = prog.step
 
     def scored(bar: _Bar) -> None:
@@ -557,8 +565,9 @@ def _fit(task: TrainTask, cfg: TrainConfig, path: Path, model_config: dict[str, 
                 bad = "loss" if not loss_ok else "gradient norm" if scaler is None and not norm_ok else None
                 if average is not None and not bad:
                     average.update(prog.step)
+                skipped_in_row = skipped_in_row + 1 if bad else 0
                 if bad:
-                    _on_nan(cfg, prog, bad, loss if bad == "loss" else norm, path, last_saved, bar)
+                    _on_nan(cfg, prog, bad, loss if bad == "loss" else norm, path, last_saved, bar, skipped_in_row)
                 prog.step += 1
                 prog.tokens += ntok
                 dt = time.perf_counter() - t0
@@ -615,15 +624,23 @@ class _NoMetrics:
         pass
 
 
+#: ``--on-nan skip`` gives up after this many bad steps in a row: the weights themselves have gone bad
+#: (a finite loss with a huge update can leave them inf), and skipping batches cannot mend them
+SKIPS_IN_ROW = 5
+
+
 def _on_nan(cfg: TrainConfig, prog: Progress, what: str, value: float, path: Path, last_saved: int | None,
-            bar: _Bar) -> None:
+            bar: _Bar, in_row: int = 1) -> None:
     """A NaN/inf loss or gradient: stop with a clear error, or (``--on-nan skip``) skip and halve the LR."""
     step = prog.step + 1
+    where = (f"{path / LATEST_WEIGHTS} (step {last_saved})" if last_saved is not None
+             else "none (nothing was saved before it)")
     if cfg.on_nan == "stop":
-        where = (f"{path / LATEST_WEIGHTS} (step {last_saved})" if last_saved is not None
-                 else "none (nothing was saved before it)")
         raise GenlabError(f"the {what} became {value} at step {step}; last good checkpoint: {where}. "
                           "Lower --lr, raise --warmup-steps, set --clip, or use --on-nan skip")
+    if in_row >= SKIPS_IN_ROW:
+        raise GenlabError(f"the {what} was {value} for {in_row} steps in a row (to step {step}): the weights have "
+                          f"diverged and skipping cannot mend them; last good checkpoint: {where}. Lower --lr")
     prog.lr_scale /= 2
     prog.skipped += 1
     bar.write(f"step {step}: {what} is {value} — batch skipped, learning rate halved "

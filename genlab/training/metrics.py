@@ -91,7 +91,8 @@ def plot_losses(records: list[dict[str, Any]], path: Path) -> None:
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("cross-entropy (nats/token)")
-    axes[0].legend()
+    if train or evals:  # a run stopped before its first record has no curve to name
+        axes[0].legend()
     fig.suptitle("training loss")
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))

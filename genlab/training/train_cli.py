@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from genlab.checkpoint import read_json, run_dir
+from genlab.checkpoint import read_config, run_dir
 from genlab.errors import GenlabError
 from genlab.training.config import LR_SCALE_FIELDS, resolve
 from genlab.training.distributed import from_environment
@@ -57,10 +57,10 @@ def make_task(args: argparse.Namespace, path: Path) -> TrainTask:
 def train_cli(args: argparse.Namespace) -> int:
     """``genlab train RUN --model rnn|lstm|gru|gpt|rnn-attn|transformer …`` (flags: genlab.cli.train_cmd)."""
     path = run_dir(args.run)
+    _refuse_early(path, args)
     task = make_task(args, path)
     if args.resume:
-        require_checkpoint(path)
-        saved = read_json(path / "config.json")
+        saved = read_config(path)
         family = (saved.get("model") or {}).get("family")
         if family != task.family:
             raise GenlabError(f"{path} holds a {family} model, not {task.family}: resume it with --model {family}")
@@ -79,9 +79,6 @@ def train_cli(args: argparse.Namespace) -> int:
                                   "saved with that; drop the flag to resume, or train a new run")
         preset = saved.get("preset")
     else:
-        if (path / TRAIN_STATE).is_file() and not getattr(args, "overwrite", False):
-            raise GenlabError(f"{path} already holds a trained neural model: continue it with --resume, "
-                              "or pass --overwrite to start over (its weights will be replaced)")
         preset, defaults = _preset_defaults(task, args)
         model_config = task.model_config(args)
         source = getattr(task, "init_from", None)
@@ -98,6 +95,19 @@ def train_cli(args: argparse.Namespace) -> int:
     if from_environment().main:  # under torchrun, one report (rank 0's)
         report(result, task.family)
     return 0
+
+
+def _refuse_early(path: Path, args: argparse.Namespace) -> None:
+    """What can be refused from the run's files alone, refused before the task is made: making a BERT's task
+    adds ``<mask>`` to the run's tokenizer, which must not happen to a run the command then turns away."""
+    if args.resume:
+        require_checkpoint(path)
+        family = (read_config(path).get("model") or {}).get("family")
+        if family != args.model:
+            raise GenlabError(f"{path} holds a {family} model, not {args.model}: resume it with --model {family}")
+    elif (path / TRAIN_STATE).is_file() and not getattr(args, "overwrite", False):
+        raise GenlabError(f"{path} already holds a trained neural model: continue it with --resume, "
+                          "or pass --overwrite to start over (its weights will be replaced)")
 
 
 def _preset_defaults(task: TrainTask, args: argparse.Namespace) -> tuple[str | None, dict[str, Any]]:

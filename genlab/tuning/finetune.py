@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from genlab.checkpoint import read_json, run_dir
+from genlab.checkpoint import read_config, run_dir
 from genlab.errors import GenlabError
 from genlab.tokenizers import Tokenizer
 from genlab.tokenizers.base import TEMPLATE_TOKENS
@@ -72,7 +72,7 @@ def base_run(path: Path) -> tuple[dict[str, Any], Tokenizer]:
     if not (path / "config.json").is_file():
         raise GenlabError(f"{path} has no trained model (config.json missing); train it first "
                           f"(`genlab train {path} --model gpt`)")
-    config = read_json(path / "config.json")
+    config = read_config(path)
     family = (config.get("model") or {}).get("family")
     if family not in FAMILIES:
         raise GenlabError(f"{path} holds a {family} model; fine-tuning needs a neural language model "
@@ -184,7 +184,7 @@ def finetune_cli(args: argparse.Namespace) -> int:
 
     if args.resume:
         require_checkpoint(out)
-        saved = read_json(out / "config.json")
+        saved = read_config(out)
         if (saved.get("finetune") or {}).get("data_fingerprint") != data_id:
             raise GenlabError(f"the chat data or the base run changed since {out} was started; resume with the same "
                               "--data and base, or start a new run")
@@ -244,7 +244,7 @@ def _visible(symbol: str) -> str:
 
 def _report(result: FitResult, out: Path, data: str) -> None:
     r = result
-    runtime = read_json(out / "config.json").get("runtime", {})
+    runtime = read_config(out).get("runtime", {})
     total, trained = runtime.get("parameters", 0), runtime.get("trainable_parameters", 0)
     print(f"fine-tuned: {r.steps:,} steps, {r.tokens:,} target tokens in {r.elapsed:.1f} s ({r.stopped}); "
           f"{trained:,} of {total:,} parameters trained ({100 * trained / max(total, 1):.1f} %)")

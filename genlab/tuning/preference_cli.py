@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 
 from genlab.chat import has_template
-from genlab.checkpoint import read_json, run_dir
+from genlab.checkpoint import read_config, run_dir
 from genlab.errors import GenlabError
+from genlab.stdin_text import stdin_lines
 from genlab.tokenizers import Tokenizer
 from genlab.training.config import resolve
 from genlab.training.loop import fit
@@ -40,7 +41,7 @@ def source_run(path: Path, families: tuple[str, ...], verb: str) -> tuple[dict[s
 
     if not (path / "config.json").is_file():
         raise GenlabError(f"{path} has no trained model (config.json missing); train it first")
-    config = read_json(path / "config.json")
+    config = read_config(path)
     family = (config.get("model") or {}).get("family")
     if family not in families:
         raise GenlabError(f"{path} holds a {family} model; genlab {verb} needs a {' or '.join(families)} run")
@@ -78,14 +79,45 @@ def run_seed(args: argparse.Namespace, out: Path) -> int:
     if args.seed is not None:
         return int(args.seed)
     if getattr(args, "resume", False) and (out / "config.json").is_file():
-        return int((read_json(out / "config.json").get("train") or {}).get("seed", 1337))
+        return int((read_config(out).get("train") or {}).get("seed", 1337))
     return 1337
 
 
 def train_config(args: argparse.Namespace, out: Path, defaults: dict[str, Any]):
     if args.resume:
-        return resolve(args, read_json(out / "config.json").get("train"))
+        return resolve(args, read_config(out).get("train"))
     return resolve(args, {**defaults, "seed": run_seed(args, out)})
+
+
+#: above this share of <unk> among the answers' tokens, the run's tokenizer hardly reads the data
+UNKNOWN_WARN = 0.2
+
+
+def distinguishable(pairs: list[PreferencePair], tokenizer: Tokenizer, data: str, run: Path) -> list[PreferencePair]:
+    """The pairs whose two answers still differ once tokenized. Text the run's tokenizer cannot read
+    becomes <unk>, and two different answers can become the same ids: nothing to learn from, and a
+    DPO or reward loss stuck at log 2 with no error. Those pairs are dropped (said so), all of them is an
+    error, and a high <unk> share is a warning."""
+    from genlab.tokenizers import UNK_ID
+
+    kept, tokens, unknown = [], 0, 0
+    for pair in pairs:
+        chosen, rejected = tokenizer.encode(pair.chosen), tokenizer.encode(pair.rejected)
+        tokens += len(chosen) + len(rejected)
+        unknown += chosen.count(UNK_ID) + rejected.count(UNK_ID)
+        if chosen != rejected:
+            kept.append(pair)
+    if not kept:
+        raise GenlabError(f"{data}: every pair's two answers are the same tokens to {run}'s tokenizer "
+                          f"({unknown:,} of {tokens:,} tokens are <unk>: text it cannot read); give pairs in the "
+                          "language and script the run was trained on")
+    if len(kept) < len(pairs):
+        print(f"dropped {len(pairs) - len(kept):,} pair(s) of {data} whose answers are the same tokens to "
+              f"{run}'s tokenizer")
+    if tokens and unknown / tokens > UNKNOWN_WARN:
+        print(f"warning: {unknown / tokens:.0%} of the answers' tokens are <unk> to {run}'s tokenizer: it cannot "
+              "read much of this data", file=sys.stderr)
+    return kept
 
 
 def reward_cli(args: argparse.Namespace) -> int:
@@ -94,7 +126,7 @@ def reward_cli(args: argparse.Namespace) -> int:
 
     base, out = run_dir(args.base), Path(args.out)
     config, tokenizer = source_run(base, ("gpt",), "reward")
-    pairs = read_preferences(args.data, args.skip_bad_lines)
+    pairs = distinguishable(read_preferences(args.data, args.skip_bad_lines), tokenizer, args.data, base)
     train, val = split_pairs(pairs, args.val_fraction, run_seed(args, out))
     prepare_out(out, base, args, tokenizer)
     model_config = reward_config(config)
@@ -107,7 +139,7 @@ def reward_cli(args: argparse.Namespace) -> int:
                  progress=not args.quiet)
     from genlab.tuning.reward import load
 
-    model = load(out, read_json(out / "config.json"))
+    model = load(out, read_config(out))
     accuracy = pairwise_accuracy(model, task, task.splits["val"])
     print(f"trained reward model: {result.steps:,} steps in {result.elapsed:.1f} s ({result.stopped})")
     print(f"pairwise accuracy {100 * accuracy:.1f}% on {len(val):,} held-out pairs")
@@ -130,7 +162,7 @@ def score_cli(args: argparse.Namespace) -> int:
         raise GenlabError(f"{args.run} is not a reward model; make one with `genlab reward BASE --data PREFS.jsonl`")
     renderer = Renderer(tokenizer, has_template(config))
     prompt = (Message("user", args.prompt),) if args.prompt else ()
-    lines = [line.rstrip("\n") for line in sys.stdin]
+    lines = list(stdin_lines())
     for start in range(0, len(lines), 64):
         part = lines[start:start + 64]
         ids, _, lengths = pad([renderer.sequence(prompt, line) for line in part], model.block_size)
@@ -148,7 +180,7 @@ def dpo_cli(args: argparse.Namespace) -> int:
 
     policy, out = run_dir(args.policy), Path(args.out)
     config, tokenizer = source_run(policy, ("gpt", "rnn", "lstm", "gru"), "dpo")
-    pairs = read_preferences(args.data, args.skip_bad_lines)
+    pairs = distinguishable(read_preferences(args.data, args.skip_bad_lines), tokenizer, args.data, policy)
     train, val = split_pairs(pairs, args.val_fraction, run_seed(args, out))
     prepare_out(out, policy, args, tokenizer)
     model_config = dict(config["model"])
@@ -243,7 +275,7 @@ def prefs_cli(args: argparse.Namespace) -> int:
     import json
 
     from genlab.devices import resolve_device
-    from genlab.generate import SamplingConfig, complete
+    from genlab.generate import GREEDY_BELOW, SamplingConfig, complete
     from genlab.models import load_model
     from genlab.tuning.reward import load
     from genlab.tuning.rl import read_prompts
@@ -253,6 +285,13 @@ def prefs_cli(args: argparse.Namespace) -> int:
     config, tokenizer, rm_config = _policy_and_reward(policy, reward)
     if args.samples < 2:
         raise GenlabError("--samples must be ≥ 2 (the best and the worst answer make a pair)")
+    if args.temperature < GREEDY_BELOW:
+        raise GenlabError(f"--temperature {args.temperature:g} decodes greedily: all {args.samples} answers to a "
+                          "prompt would be the same and make no pair; sample with a temperature such as 0.8")
+    out = Path(args.out)
+    if out.exists() and (out.is_dir() or out.resolve() == Path(args.prompts).resolve()):
+        raise GenlabError(f"--out {out} is {'a directory' if out.is_dir() else 'the --prompts file'}; "
+                          "write the pairs to a new file")
     device = resolve_device(args.device)
     model, _, _ = load_model(policy, device=device)
     rm = load(reward, rm_config, device=device)
@@ -276,6 +315,9 @@ def prefs_cli(args: argparse.Namespace) -> int:
                   "chosen": answers[best], "rejected": answers[worst],
                   "scores": {"chosen": scores[best], "rejected": scores[worst]}}
         lines.append(json.dumps(record, ensure_ascii=False))
+    if not lines:  # an existing --out is left as it was
+        raise GenlabError(f"no preference pairs: for every prompt the {args.samples} answers were the same; raise "
+                          "--temperature or --samples, or give longer --max-new-tokens")
     from genlab.checkpoint import write_text
 
     write_text(args.out, "".join(line + "\n" for line in lines))

@@ -45,6 +45,13 @@ class RewardModel(nn.Module):
         last = hidden[torch.arange(ids.shape[0], device=ids.device), lengths.to(ids.device) - 1]  # (B, C)
         return self.head(last).squeeze(-1)
 
+    # --- not a language model: what generate/chat/eval call fails in one line --------------------
+    def _not_generative(self, *args: Any, **kwargs: Any) -> Any:
+        raise GenlabError("this run holds a reward model: it scores answers but does not generate text; use "
+                          "`genlab score RUN` (or `genlab rlhf POLICY --reward RUN`)")
+
+    logits = start = step = prefill = _not_generative
+
 
 def gpt_config(model_config: dict[str, Any]) -> GPTConfig:
     names = {f.name for f in fields(GPTConfig)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
 import subprocess
@@ -186,10 +187,17 @@ def test_classify_end_to_end_reaches_100_percent(tmp_path: Path, labels: Path, c
     out = capsys.readouterr().out
     assert "accuracy 1.000" in out and "macro-F1 1.000" in out
     assert (run / "confusion.png").stat().st_size > 1000
-    (tmp_path / "in.txt").write_text("가가가 다 1\n나나 다 2\n", encoding="utf-8")
+    (tmp_path / "in.txt").write_text("가가가 다 1\n\n나나 다 2\n", encoding="utf-8")
     cli("classify", "predict", str(run), str(tmp_path / "in.txt"))
-    rows = [line.split("\t") for line in capsys.readouterr().out.strip().splitlines()]
+    lines = capsys.readouterr().out.split("\n")
+    assert len(lines) == 4 and lines[1] == "" and lines[3] == ""  # one line out per line in: a blank stays blank
+    rows = [lines[0].split("\t"), lines[2].split("\t")]
     assert [r[0] for r in rows] == ["pos", "neg"] and all(float(r[1]) > 0.5 for r in rows)
+    config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    del config["model"]["labels"]
+    (run / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    assert_user_error(genlab("classify", "predict", str(run), str(tmp_path / "in.txt")),
+                      r"does not describe a model genlab can build")
 
 
 def test_self_training_pseudo_labels_then_trains_on_them_without_validating_on_them(tmp_path: Path,
@@ -287,3 +295,11 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path, bert_run: Path, labels: Pa
     assert_user_error(genlab("fill", str(bert_run), "x", "--top-k", "-1"), "positive integer")
     assert_user_error(genlab("train", str(bert_run), "--model", "bert", "--augment", "nonsense"),
                       "unknown augmentation")
+    weights = (bert_run / "model.safetensors").read_bytes()
+    assert_user_error(genlab("classify", "train", str(bert_run), "--init-from", str(bert_run), "--data", str(labels)),
+                      "is the --init-from run itself")
+    assert_user_error(genlab("classify", "train", str(bert_run), "--init-from", "none", "--data", str(labels),
+                             "--overwrite"), "holds a bert run, not a classifier")
+    assert (bert_run / "model.safetensors").read_bytes() == weights
+    assert_user_error(genlab("classify", "train", out, "--init-from", str(bert_run), "--data", str(labels),
+                             "--preset", "bert-small"), "--preset is for --init-from none")

@@ -125,6 +125,9 @@ def test_bad_input_is_one_line_and_exit_2(run, tmp_path, capsys):
     assert main(["train", str(run), "--model", "markov", "--order", "1", "--smoothing", "kn"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and "--lr" in err[1] and "--order 1" in err[2]
+    for flag in (["--init-from", str(tmp_path / "nowhere")], ["--augment", "eda"], ["--ema", "0.9"]):
+        assert main(["train", str(run), "--model", "markov", *flag]) == 2  # once silently ignored
+        assert f"{flag[0]} do(es) not apply to --model markov" in capsys.readouterr().err
 
 
 def test_a_trained_neural_model_is_not_silently_replaced(run, tmp_path, capsys):

@@ -51,6 +51,8 @@ def test_gpt_train_eval_generate(run, capsys):
     assert float(sliding.split()[-1]) > 1.0 and sliding != line
     assert main(["eval", run, "--split", "val", "--quiet", "--stride", "100000"]) == 2
     assert "--stride must be between 1 and" in capsys.readouterr().err
+    assert main(["eval", run, "--quiet", "--beam", "3"]) == 2  # once ignored: perplexity has no beam
+    assert "--beam is for encoder-decoder runs" in capsys.readouterr().err
     assert main(["generate", run, "--prompt", "for ", "--max-tokens", "40", "--seed", "3"]) == 0
     first = capsys.readouterr().out
     assert first.startswith("for ")
@@ -123,6 +125,38 @@ def test_existing_model_is_not_overwritten_by_accident(run, capsys):
     assert main(["train", run, "--model", "gpt", "--resume", "--n-layer", "3", "--max-steps", "3", "--quiet"]) == 2
     assert "differs from the run's model" in capsys.readouterr().err
     assert main(["train", run, "--model", "gpt", "--max-steps", "2", "--overwrite", *TINY]) == 0
+
+
+def test_an_overwrite_that_fails_before_saving_keeps_the_previous_model(run, capsys):
+    assert main(["train", run, "--model", "gpt", "--max-steps", "2", *TINY]) == 0
+    before = {name: open(os.path.join(run, name), "rb").read() for name in ("model.safetensors", "config.json")}
+    assert main(["train", run, "--model", "gpt", "--max-steps", "20", "--overwrite", *TINY, "--lr", "1e30",
+                 "--warmup-steps", "0"]) == 2  # NaN at step 2, before the new run's first checkpoint
+    assert "nan" in capsys.readouterr().err
+    assert {name: open(os.path.join(run, name), "rb").read() for name in before} == before
+    assert not os.path.exists(os.path.join(run, ".previous-model"))
+    assert main(["train", run, "--model", "gpt", "--max-steps", "2", "--overwrite", *TINY]) == 0
+    assert not os.path.exists(os.path.join(run, ".previous-model"))  # a new checkpoint: the old model is gone
+
+
+def test_a_refused_bert_leaves_the_run_as_it_was(run, capsys):
+    """Making a BERT's task adds <mask> to the run's tokenizer: a refusal must come before that."""
+    assert main(["train", run, "--model", "gpt", "--n-head", "2", "--max-steps", "2", *TINY]) == 0
+    files = {name: open(os.path.join(run, name), "rb").read() for name in ("tokenizer.json", "meta.json")}
+    assert main(["train", run, "--model", "bert", "--max-steps", "2", *TINY]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(["train", run, "--model", "bert", "--resume", "--quiet"]) == 2
+    assert "holds a gpt model" in capsys.readouterr().err
+    assert {name: open(os.path.join(run, name), "rb").read() for name in files} == files
+    assert main(["generate", run, "--max-tokens", "4", "--seed", "1"]) == 0
+
+
+def test_on_nan_skip_gives_up_once_the_weights_have_diverged(run, capsys):
+    assert main(["train", run, "--model", "gpt", "--max-steps", "30", *TINY, "--lr", "1e30", "--warmup-steps", "0",
+                 "--on-nan", "skip"]) == 2
+    err = capsys.readouterr().err
+    assert "steps in a row" in err and err.count("\n") == 1
+    assert not os.path.exists(os.path.join(run, "model.safetensors"))  # no diverged weights were saved
 
 
 def test_damaged_checkpoints_are_clear_errors(run, capsys):

@@ -95,3 +95,6 @@ def test_bad_input_is_one_line_exit_2(run, tmp_path, capsys):
     assert main(["translate", str(run), "--input", str(tmp_path / "nope.txt")]) == 2
     assert "nope.txt" in capsys.readouterr().err
     assert main(["eval", str(tmp_path / "missing"), "--bleu"]) == 2
+    capsys.readouterr()
+    assert main(["eval", str(run), "--corpus", str(tmp_path / "nope.txt"), "--quiet"]) == 2  # once ignored
+    assert "is for a language model's perplexity" in capsys.readouterr().err

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-GOOD = ["great movie", "love it", "so good", "best film", "wonderful", "재밌다", "최고"]
-BAD = ["bad movie", "hate it", "so boring", "worst film", "awful", "별로다", "최악"]
+# the Korean answers use the base corpus's syllables: text the base cannot read is no preference to learn
+GOOD = ["great movie", "love it", "so good", "best film", "wonderful", "반갑습니다", "인공지능"]
+BAD = ["bad movie", "hate it", "so boring", "worst film", "awful", "안녕하세요", "생성형"]
 
 
 def genlab(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -159,3 +160,36 @@ def test_bad_input_is_one_line_and_exit_2(chat_base_run: Path, reward_run: Path,
         assert proc.returncode == 2, (args, proc.stderr)
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and re.search(pattern, lines[0]), (args, lines)
+
+
+def test_what_a_reward_model_or_unreadable_data_cannot_do_is_one_line(chat_base_run: Path, reward_run: Path,
+                                                                      prompts: Path, tmp_path: Path):
+    """Each of these once crashed, wrote nothing useful, or trained on nothing without a word."""
+    base, rm = str(chat_base_run), str(reward_run)
+    unreadable = tmp_path / "unreadable.jsonl"  # symbols the char base never saw: every answer is all <unk>
+    unreadable.write_text("".join(json.dumps({"chosen": "ЖЖЖ", "rejected": "ЩЩЩ"}) + "\n" for _ in range(8)),
+                          encoding="utf-8")
+    copy = tmp_path / "prompts.txt"
+    copy.write_text(prompts.read_text(encoding="utf-8"), encoding="utf-8")
+    keep = tmp_path / "keep.jsonl"
+    keep.write_text("kept\n", encoding="utf-8")
+    cases = [
+        (("generate", rm, "--max-tokens", "3"), "", "reward model: it scores answers"),
+        (("chat", rm), "hi\n", "reward model: it scores answers"),
+        (("serve", rm, "--port", "0"), "", "does not generate text"),
+        (("score", rm), "good \udcff\n", "stdin line 1 is not valid UTF-8"),
+        (("dpo", base, "--data", str(unreadable), "--out", str(tmp_path / "d")), "", "same tokens"),
+        (("reward", base, "--data", str(unreadable), "--out", str(tmp_path / "r")), "", "same tokens"),
+        (("prefs", base, "--reward", rm, "--prompts", str(copy), "--out", str(copy)), "", "is the --prompts file"),
+        (("prefs", base, "--reward", rm, "--prompts", str(prompts), "--out", str(keep), "--temperature", "0"), "",
+         "decodes greedily"),
+    ]
+    for args, stdin, pattern in cases:
+        proc = subprocess.run([sys.executable, "-m", "genlab", *args], capture_output=True, timeout=120,
+                              input=stdin.encode("utf-8", "surrogateescape"))
+        err = proc.stderr.decode("utf-8", "replace")
+        assert proc.returncode == 2, (args, err)
+        lines = [line for line in err.strip().splitlines() if line.startswith("genlab: error")]
+        assert len(lines) == 1 and re.search(pattern, lines[0]), (args, err)
+    assert keep.read_text(encoding="utf-8") == "kept\n" and copy.read_text(encoding="utf-8") == prompts.read_text(
+        encoding="utf-8")
