@@ -19,11 +19,12 @@ from typing import Any
 from genlab.errors import GenlabError
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: str | Path, write: Callable[[Path], None], flag: str = "--out") -> None:
     """Call ``write(tmp_path)``, fsync it, then rename it onto ``path``.
 
     If anything fails (including ``OSError: No space left on device``) the temporary file is
-    removed and the previous ``path`` stays intact; the error is raised as a ``GenlabError``.
+    removed and the previous ``path`` stays intact; the error is raised as a ``GenlabError``
+    whose advice names ``flag``, the option that chose ``path``.
     """
     path = Path(path)
     tmp: Path | None = None
@@ -42,7 +43,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
             tmp.unlink(missing_ok=True)
         raise GenlabError(
             f"could not write {path}: {exc.strerror or exc}; the previous file (if any) is intact — "
-            "free some disk space or choose another --out"
+            f"free some disk space or choose another {flag}"
         ) from exc
     except BaseException:
         if tmp is not None:
@@ -174,6 +175,11 @@ def torch_load(path: str | Path) -> Any:
 
 def run_dir(path: str | Path, must_exist: bool = True) -> Path:
     path = Path(path)
+    if must_exist and path.exists() and not path.is_dir():
+        inside = (path.parent / "config.json").is_file() or (path.parent / "tokenizer.json").is_file()
+        raise GenlabError(f"{path} is a file, not a run directory: pass "
+                          + (f"the run folder that holds it, {path.parent}" if inside else
+                             "the folder `genlab prepare --out` or a training command made"))
     if must_exist and not path.is_dir():
         raise GenlabError(f"run directory {path} not found: create it with `genlab prepare --out {path}`")
     return path

@@ -244,7 +244,7 @@ def scores(truth: np.ndarray, guess: np.ndarray, k: int) -> tuple[float, float, 
     return float((truth == guess).mean()), float(f1.mean()), confusion
 
 
-def plot_confusion(confusion: np.ndarray, classes: list[str], out: Path, title: str) -> None:
+def plot_confusion(confusion: np.ndarray, classes: list[str], out: Path, title: str, flag: str = "--plot") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -265,11 +265,14 @@ def plot_confusion(confusion: np.ndarray, classes: list[str], out: Path, title: 
     ax.set_ylabel("true")
     ax.set_title(title)
     fig.tight_layout()
-    atomic_write(out, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    atomic_write(out, lambda tmp: fig.savefig(tmp, format="png", dpi=100), flag)
     plt.close(fig)
 
 
 def eval_cli(args: argparse.Namespace) -> int:
+    if args.plot and Path(args.plot).is_dir():  # refused before the evaluation, not after it
+        raise GenlabError(f"--plot {args.plot} is a directory; give the PNG file to write, e.g. "
+                          f"--plot {Path(args.plot) / 'confusion.png'}")
     model, tokenizer, config = load_classifier(args.run, which=args.which)
     classes = config["model"]["labels"]
     data: LabelledData = load_labelled(args.data)

@@ -17,6 +17,7 @@ import torch
 from genlab.checkpoint import config_errors, read_config, run_dir
 from genlab.classify.head import SequenceClassifier
 from genlab.errors import GenlabError
+from genlab.models.registry import run_kind
 from genlab.tokenizers import Tokenizer
 
 #: backbone family → "module:build" (a randomly initialised model from its config)
@@ -78,6 +79,19 @@ def probabilities(model: SequenceClassifier, rows: list[np.ndarray], batch_size:
     return out
 
 
+def _classifier_advice(path: Path, config: dict[str, Any]) -> str:
+    """How to get a classifier from the run at ``path``: start from it if it can be a backbone, else say what can."""
+    if (config.get("model") or {}).get("family") in BACKBONES:
+        return f"train one from it with `genlab classify train RUN --init-from {path} --data LABELS`"
+    *others, last = BACKBONES
+    advice = (f"a classifier starts from a {', '.join(others)} or {last} run "
+              "(`genlab classify train RUN --init-from BASE --data LABELS`")
+    base = config.get("init_from") or {}
+    if base.get("family") in BACKBONES and base.get("run"):  # e.g. the GPT a reward model was trained on
+        return f"{advice}), e.g. {base['run']}, the {base['family']} run {path} was made from"
+    return f"{advice}, or --init-from none)"
+
+
 def load_classifier(run: str | Path, which: str = "best", device: str = "cpu"
                     ) -> tuple[SequenceClassifier, Tokenizer, dict[str, Any]]:
     """A trained classifier run → (model, tokenizer, config); the tokenizer is checked by fingerprint."""
@@ -88,9 +102,9 @@ def load_classifier(run: str | Path, which: str = "best", device: str = "cpu"
     if not (path / "config.json").is_file():
         raise GenlabError(f"{path} has no trained classifier (config.json missing): run `genlab classify train` first")
     config = read_config(path)
-    if (config.get("model") or {}).get("family") != "classifier":
-        raise GenlabError(f"{path} holds a {(config.get('model') or {}).get('family')} model, not a classifier; train "
-                          f"one with `genlab classify train RUN --init-from {path} --data LABELS`")
+    family = (config.get("model") or {}).get("family")
+    if family != "classifier":
+        raise GenlabError(f"{path} holds {run_kind(config)}, not a classifier; {_classifier_advice(path, config)}")
     tokenizer = load_tokenizer(path / "tokenizer.json")
     if config.get("tokenizer_fingerprint") not in (None, tokenizer.fingerprint()):
         raise GenlabError(f"{path}/tokenizer.json is not the tokenizer this classifier was trained with")

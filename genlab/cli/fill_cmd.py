@@ -24,12 +24,14 @@ def run(args: argparse.Namespace) -> int:
     from genlab.errors import GenlabError
     from genlab.fill import fill
     from genlab.models import load_model
+    from genlab.models.registry import run_kind
 
     device = resolve_device(args.device)
     model, tokenizer, config = load_model(args.run, device=device, which=args.which)
-    if config["model"]["family"] != "bert":
-        raise GenlabError(f"{args.run} holds a {config['model']['family']} model; `genlab fill` needs a BERT run "
-                          f"(`genlab train {args.run} --model bert`)")
+    if config["model"]["family"] != "bert":  # a run holds one model: a BERT needs a folder of its own
+        raise GenlabError(f"{args.run} holds {run_kind(config)}, not a BERT; `genlab fill` needs a BERT run: prepare "
+                          "a corpus into a new folder and train one there (`genlab prepare --corpus FILE --out "
+                          "BERT_RUN`, then `genlab train BERT_RUN --model bert`)")
     fillers = fill(model, tokenizer, args.text, args.top_k, device)
     for filler in fillers:
         if len(fillers) > 1:

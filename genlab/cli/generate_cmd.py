@@ -43,9 +43,11 @@ def load_for_generation(args: argparse.Namespace):
     from genlab.devices import resolve_device
     from genlab.errors import GenlabError
     from genlab.models import load_model
+    from genlab.models.registry import refuse_non_generative
 
     device = resolve_device(args.device)
     model, tokenizer, config = load_model(args.run, device=device, which=args.which)
+    refuse_non_generative(args.run, config)  # before anything is printed, or `genlab chat` reads a line
     if getattr(model, "is_seq2seq", False):
         raise GenlabError(f"{args.run} is an encoder-decoder model: use `genlab translate {args.run}`")
     if args.quantize == "int8":

@@ -102,12 +102,14 @@ def run(args: argparse.Namespace) -> int:
     from genlab.devices import resolve_device
     from genlab.errors import GenlabError
     from genlab.models import load_model
+    from genlab.models.registry import command_for, run_kind
     from genlab.pairs import PairStore
 
     device = resolve_device(args.device)
-    model, target_tokenizer, _ = load_model(args.run, device=device, which=args.which)
+    model, target_tokenizer, config = load_model(args.run, device=device, which=args.which)
     if not getattr(model, "is_seq2seq", False):
-        raise GenlabError(f"{args.run} is a language model, not an encoder-decoder: use `genlab generate {args.run}`")
+        raise GenlabError(f"{args.run} holds {run_kind(config)}, not an encoder-decoder: use "
+                          f"`{command_for(args.run, config)}`")
     source_tokenizer = PairStore(args.run).source_tokenizer
     batches = ([line] for line in stdin_lines()) if args.input == "-" else _file_batches(Path(args.input))
     first: str | None = None

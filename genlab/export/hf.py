@@ -30,13 +30,14 @@ LAYER_NORM_EPS = 1e-5
 def load_gpt_run(run: str | Path, what: str) -> tuple[Any, Any, dict]:
     """A run's GPT, tokenizer and config; other families are refused, naming what is supported."""
     from genlab.models import load_model
+    from genlab.models.registry import run_kind
 
     model, tokenizer, config = load_model(run, device="cpu")
     family = (config.get("model") or {}).get("family")
     if family != "gpt":
-        raise GenlabError(f"{what} supports GPT runs (trained with --model gpt), but {run} holds a {family!r} model: "
-                          "transformers, vLLM, TGI and llama.cpp have no architecture for genlab's "
-                          "Markov/RNN/LSTM/GRU/seq2seq models")
+        raise GenlabError(f"{what} supports only GPT runs in GPT-2's layout (--model gpt, and runs tuned from one), "
+                          f"but {run} holds {run_kind(config)}: transformers, vLLM, TGI and llama.cpp have no "
+                          "architecture for it; export a gpt run")
     modern = model.config.non_gpt2_options()
     if modern:
         raise GenlabError(f"{what} writes GPT-2's architecture, but {run} was trained with {', '.join(modern)}, "

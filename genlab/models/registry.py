@@ -28,6 +28,48 @@ FAMILIES: dict[str, str] = {
 }
 
 
+#: what a run of each family holds, in words for messages ("RUN holds a Markov chain")
+FAMILY_WORDS: dict[str, str] = {
+    "markov": "a Markov chain", "rnn": "an RNN language model", "lstm": "an LSTM language model",
+    "gru": "a GRU language model", "gpt": "a GPT language model", "bert": "a BERT encoder",
+    "rnn-attn": "an rnn-attn encoder-decoder", "transformer": "a transformer encoder-decoder",
+    "reward": "a reward model", "classifier": "a text classifier",
+}
+#: families whose runs hold no text generator, and what they do instead
+NOT_GENERATIVE: dict[str, str] = {"bert": "it fills in <mask> tokens", "reward": "it scores answers"}
+
+
+def run_kind(config: dict[str, Any]) -> str:
+    """What a run holds, from its ``config.json``, in words: "a GPT language model", "a GPT chat model", …"""
+    family = (config.get("model") or {}).get("family")
+    words = FAMILY_WORDS.get(family, f"a {family} model")
+    if config.get("chat_template") and words.endswith("language model"):
+        words = words.replace("language model", "chat model")
+    return words
+
+
+def command_for(run: str | Path, config: dict[str, Any]) -> str:
+    """The command that uses a run for what it was trained to do (for advice in messages)."""
+    family = (config.get("model") or {}).get("family")
+    if family == "bert":
+        return f'genlab fill {run} "… <mask> …"'
+    if family == "reward":
+        return f"genlab score {run} < answers.txt"
+    if family in ("rnn-attn", "transformer"):
+        return f"genlab translate {run}"
+    if family == "classifier":
+        return f"genlab classify predict {run} FILE"
+    return f"genlab chat {run}" if config.get("chat_template") else f"genlab generate {run}"
+
+
+def refuse_non_generative(run: str | Path, config: dict[str, Any]) -> None:
+    """A :class:`GenlabError` for a run that cannot generate text (BERT, reward model), naming what can use it."""
+    family = (config.get("model") or {}).get("family")
+    if family in NOT_GENERATIVE:
+        raise GenlabError(f"{run} holds {run_kind(config)}: {NOT_GENERATIVE[family]} but does not generate text; "
+                          f"use `{command_for(run, config)}`")
+
+
 def _resolve(target: str):
     module, func = target.split(":")
     return getattr(importlib.import_module(module), func)

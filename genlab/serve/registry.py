@@ -104,20 +104,13 @@ def load_runs(runs: Sequence[str | Path], device: str = "cpu", which: str = "bes
     return ModelRegistry(served)
 
 
-#: families whose runs hold no text generator, and what they are for instead
-NOT_GENERATIVE = {"bert": "a BERT encoder: it fills in <mask> tokens (`genlab fill RUN`)",
-                  "reward": "a reward model: it scores answers (`genlab score RUN`)"}
-
-
 def _refuse_non_generative(path: Path) -> None:
     """Refused at start-up rather than with an error on every request, as a classifier run is."""
     from genlab.checkpoint import read_config
+    from genlab.models.registry import refuse_non_generative
 
     if (path / "config.json").is_file():
-        family = (read_config(path).get("model") or {}).get("family")
-        if family in NOT_GENERATIVE:
-            raise GenlabError(f"{path} holds {NOT_GENERATIVE[family]}; it does not generate text, so "
-                              "`genlab serve` cannot serve it: give a language-model or chat run")
+        refuse_non_generative(path, read_config(path))
 
 
 def _quantize_int8(model: Any) -> Any:

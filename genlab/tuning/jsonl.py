@@ -42,6 +42,8 @@ def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
 def read_records(path: str | Path, parse: Callable[[Any, str], T], what: str, skip_bad_lines: bool = False) -> list[T]:
     """``parse(record, "file:line")`` for every non-blank line of a JSONL file."""
     path = Path(path)
+    if path.is_dir():
+        raise GenlabError(f"{what} {path} is a directory; pass a JSONL file (one JSON object per line)")
     if not path.is_file():
         raise GenlabError(f"{what} {path} not found; pass a JSONL file")
     out: list[T] = []

@@ -209,12 +209,40 @@ RL_DEFAULTS: dict[str, Any] = {"batch_size": 8, "lr": 3e-4, "min_lr": 3e-5, "war
                                "log_interval": 5}
 
 
-def _policy_and_reward(policy: Path, reward: Path) -> tuple[dict[str, Any], Tokenizer, dict[str, Any]]:
-    config, tokenizer = source_run(policy, ("gpt", "rnn", "lstm", "gru"), "rlhf")
-    rm_config, rm_tokenizer = source_run(reward, ("reward",), "rlhf --reward")
+def _grown_from(config: dict[str, Any], tokenizer: Tokenizer) -> str | None:
+    """The run a fine-tune started from, where the fine-tune grew that run's ``tokenizer`` (chat tokens, new
+    symbols: ``genlab finetune`` records the base's tokenizer fingerprint); else None."""
+    base = config.get("init_from") or {}
+    return base.get("run") if base.get("tokenizer_fingerprint") == tokenizer.fingerprint() else None
+
+
+def _tokenizer_mismatch(policy: Path, config: dict[str, Any], tokenizer: Tokenizer, reward: Path,
+                        rm_config: dict[str, Any], rm_tokenizer: Tokenizer) -> str:
+    """Why the reward model cannot read the policy's answers, and what to do: it scores token ids, so the two
+    must share one tokenizer (fingerprints compared); a fine-tune that grew its tokenizer is the usual cause."""
+    sizes = f"vocabulary {rm_tokenizer.vocab_size:,} vs {tokenizer.vocab_size:,}"
+    own = f"train the reward model on {policy} itself (`genlab reward {policy} --data PREFS.jsonl --out RM`)" \
+        if (config.get("model") or {}).get("family") == "gpt" else \
+        f"train the reward model on a gpt run that reads {policy}'s tokenizer"
+    head = f"the reward model {reward} and the policy {policy} read different tokenizers ({sizes})"
+    base = _grown_from(config, rm_tokenizer)
+    if base is not None:
+        return (f"{head}: {policy} started from {base}, whose tokenizer the reward model reads, and added tokens to "
+                f"it (a chat fine-tune adds the chat template's); {own}")
+    rm_base = (rm_config.get("init_from") or {}).get("run")
+    rm_base_dir = Path(rm_base) if rm_base else None
+    if rm_base_dir is not None and (rm_base_dir / "config.json").is_file() and \
+            _grown_from(read_config(rm_base_dir), tokenizer) is not None:
+        return (f"{head}: the reward model was trained on {rm_base}, which started from {policy}'s tokenizer and "
+                f"added tokens to it; use {rm_base} as the policy, or {own}")
+    return f"{head}: a reward model scores the policy's token ids, so both must read the same tokenizer; {own}"
+
+
+def _policy_and_reward(policy: Path, reward: Path, verb: str) -> tuple[dict[str, Any], Tokenizer, dict[str, Any]]:
+    config, tokenizer = source_run(policy, ("gpt", "rnn", "lstm", "gru"), verb)
+    rm_config, rm_tokenizer = source_run(reward, ("reward",), f"{verb} --reward")
     if rm_tokenizer.fingerprint() != tokenizer.fingerprint():
-        raise GenlabError(f"the reward model {reward} reads another tokenizer than the policy {policy}; train the "
-                          "reward model on the policy's base run")
+        raise GenlabError(_tokenizer_mismatch(policy, config, tokenizer, reward, rm_config, rm_tokenizer))
     return config, tokenizer, rm_config
 
 
@@ -224,7 +252,7 @@ def rlhf_cli(args: argparse.Namespace) -> int:
     from genlab.tuning.rl import RLSettings, RLTask, read_prompts
 
     policy, reward, out = run_dir(args.policy), run_dir(args.reward), Path(args.out)
-    config, tokenizer, rm_config = _policy_and_reward(policy, reward)
+    config, tokenizer, rm_config = _policy_and_reward(policy, reward, "rlhf")
     prompts = read_prompts(args.prompts)
     seed = run_seed(args, out)
     if len(prompts) == 1:
@@ -257,8 +285,10 @@ def rlhf_cli(args: argparse.Namespace) -> int:
     task = RLTask(model_config["family"], Renderer(tokenizer, has_template(config)),
                   Renderer(tokenizer, has_template(rm_config)), {"train": train, "val": val},
                   int(model_config["block_size"]), build, load_reward, settings, info)
-    print(f"{args.algo.upper()} on {policy} with reward {reward}: {len(train):,} training prompts, {len(val):,} "
-          f"held out; {args.samples} answers per prompt, β {args.beta}"
+    split = ("1 prompt, both trained on and scored as the held-out check (give 2 or more prompts to hold some out)"
+             if len(prompts) == 1 else f"{len(train):,} training prompts, {len(val):,} held out")
+    print(f"{args.algo.upper()} on {policy} with reward {reward}: {split}; {args.samples} answers per prompt, "
+          f"β {args.beta}"
           + (f" adapting to {args.target_kl} nats of KL per answer" if settings.target_kl else " (fixed)"))
     result = fit(task, train_config(args, out, RL_DEFAULTS), out, model_config, resume=args.resume,
                  progress=not args.quiet)
@@ -282,7 +312,7 @@ def prefs_cli(args: argparse.Namespace) -> int:
     from genlab.tuning.sequences import pad
 
     policy, reward = run_dir(args.policy), run_dir(args.reward)
-    config, tokenizer, rm_config = _policy_and_reward(policy, reward)
+    config, tokenizer, rm_config = _policy_and_reward(policy, reward, "prefs")
     if args.samples < 2:
         raise GenlabError("--samples must be ≥ 2 (the best and the worst answer make a pair)")
     if args.temperature < GREEDY_BELOW:

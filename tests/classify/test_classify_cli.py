@@ -27,13 +27,13 @@ def cli(*argv: str) -> None:
 
 def genlab(*args: str) -> subprocess.CompletedProcess:
     """The CLI in this process (a subprocess per call would re-import torch): exit code and stderr."""
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
         try:
             code = genlab_main(list(args))
         except SystemExit as exc:  # argparse's own errors
             code = exc.code
-    return subprocess.CompletedProcess(args, code, "", err.getvalue())
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def assert_user_error(proc: subprocess.CompletedProcess, pattern: str) -> None:
@@ -83,7 +83,36 @@ def test_bert_eval_and_fill(bert_run: Path, capsys) -> None:
     _, tokenizer, _ = load_model(bert_run)
     assert tokenizer.special_id("<mask>") == tokenizer.vocab_size - 1  # added after every other id
     assert_user_error(genlab("fill", str(bert_run), "no mask here"), "no <mask>")
-    assert_user_error(genlab("generate", str(bert_run), "--prompt", "가"), "BERT encoder")
+
+
+def test_commands_a_bert_cannot_serve_say_so_up_front_and_name_genlab_fill(bert_run: Path, monkeypatch) -> None:
+    refused = genlab("generate", str(bert_run), "--prompt", "가")
+    assert_user_error(refused, r"BERT encoder: .*does not generate text; use `genlab fill ")
+    assert refused.stdout == ""  # the prompt was once printed before the error
+    monkeypatch.setattr(sys, "stdin", io.StringIO("가나\n"))
+    refused = genlab("chat", str(bert_run))
+    assert_user_error(refused, r"BERT encoder: .*use `genlab fill ")
+    assert refused.stdout == "" and sys.stdin.read() == "가나\n"  # refused before the first message is read
+    assert_user_error(genlab("translate", str(bert_run)), r"holds a BERT encoder, not an encoder-decoder: use `genlab "
+                      r"fill ")  # once: use `genlab generate`, which refuses a BERT
+
+
+def test_runs_that_are_neither_bert_nor_a_backbone_get_advice_that_works(tmp_path: Path, bert_run: Path,
+                                                                         labels: Path) -> None:
+    run = tmp_path / "markov"
+    cli("prepare", "--corpus", str(bert_run.parent / "corpus.txt"), "--unit", "line", "--out", str(run), "--quiet")
+    cli("train", str(run), "--model", "markov", "--quiet")
+    for verb, target in (("eval", "--data"), ("predict", None)):
+        proc = genlab("classify", verb, str(run), *((target, str(labels)) if target else (str(labels),)))
+        assert_user_error(proc, r"holds a Markov chain, not a classifier; a classifier starts from a bert, gpt, rnn, "
+                          r"lstm or gru run")
+        assert f"--init-from {run}" not in proc.stderr  # which `classify train` refuses for a Markov chain
+    proc = genlab("fill", str(run), "가<mask>")
+    assert_user_error(proc, r"holds a Markov chain, not a BERT; .*`genlab prepare --corpus FILE --out BERT_RUN`, "
+                      r"then `genlab train BERT_RUN --model bert`")
+    assert f"train {run} --model bert" not in proc.stderr  # which would need --overwrite and replace the chain
+    assert_user_error(genlab("fill", str(run / "config.json"), "가<mask>"),
+                      f"config.json is a file, not a run directory: pass the run folder that holds it, {run}$")
 
 
 def test_a_rotary_bert_trains_fills_and_hands_its_weights_to_a_classifier(tmp_path: Path, bert_run: Path,
@@ -193,6 +222,10 @@ def test_classify_end_to_end_reaches_100_percent(tmp_path: Path, labels: Path, c
     assert len(lines) == 4 and lines[1] == "" and lines[3] == ""  # one line out per line in: a blank stays blank
     rows = [lines[0].split("\t"), lines[2].split("\t")]
     assert [r[0] for r in rows] == ["pos", "neg"] and all(float(r[1]) > 0.5 for r in rows)
+    assert_user_error(genlab("classify", "eval", str(run), "--data", str(labels), "--plot", str(tmp_path)),
+                      r"--plot .* is a directory; give the PNG file to write, e\.g\. --plot .*confusion\.png")
+    assert_user_error(genlab("classify", "eval", str(run), "--data", str(labels), "--plot",
+                             str(tmp_path / "in.txt" / "c.png")), r"could not write .*choose another --plot$")
     config = json.loads((run / "config.json").read_text(encoding="utf-8"))
     del config["model"]["labels"]
     (run / "config.json").write_text(json.dumps(config), encoding="utf-8")

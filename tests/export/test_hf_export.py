@@ -116,6 +116,30 @@ def test_other_families_are_refused_naming_what_is_supported(tmp_path: Path, exp
         assert "GPT runs" in _error(capsys) and "markov" in capsys.readouterr().err + "markov"
 
 
+def test_a_bert_or_a_reward_model_is_refused_saying_what_it_is(tmp_path: Path, export_corpus: Path, gpt_runs,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """The message once listed only Markov/RNN/LSTM/GRU/seq2seq as what has no architecture elsewhere."""
+    bert = tmp_path / "bert"
+    assert genlab_main(["prepare", "--corpus", str(export_corpus), "--unit", "line", "--out", str(bert),
+                        "--quiet"]) == 0
+    assert genlab_main(["train", str(bert), "--model", "bert", "--n-layer", "1", "--n-head", "2", "--n-embd", "16",
+                        "--block-size", "32", "--batch-size", "2", "--max-steps", "1", "--device", "cpu",
+                        "--quiet"]) == 0
+    prefs = tmp_path / "prefs.jsonl"
+    pair = json.dumps({"prompt": "the cat", "chosen": " sat", "rejected": " ran"})
+    prefs.write_text(f"{pair}\n" * 4, encoding="utf-8")
+    rm = tmp_path / "rm"
+    assert genlab_main(["reward", str(gpt_runs["char"]), "--data", str(prefs), "--out", str(rm), "--max-steps", "1",
+                        "--batch-size", "2", "--device", "cpu", "--quiet"]) == 0
+    capsys.readouterr()
+    for run, kind in ((bert, "a BERT encoder"), (rm, "a reward model")):
+        for fmt in ("hf", "gguf"):
+            assert genlab_main(["export", str(run), "--format", fmt, "--out", str(tmp_path / "x")]) == 2
+            err = _error(capsys)
+            assert "supports only GPT runs in GPT-2's layout" in err and f"{run} holds {kind}:" in err, err
+            assert err.endswith("export a gpt run") and "Markov/RNN" not in err, err
+
+
 def test_bad_input_is_one_line_exit_2(gpt_runs, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert genlab_main(["export", str(tmp_path / "missing"), "--format", "hf", "--out", str(tmp_path / "o")]) == 2
     assert "missing" in _error(capsys)

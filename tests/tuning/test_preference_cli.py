@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -154,6 +155,13 @@ def test_bad_input_is_one_line_and_exit_2(chat_base_run: Path, reward_run: Path,
          "is empty; write one prompt per line"),
         (("prefs", base, "--reward", str(reward_run), "--prompts", str(tmp_path / "empty.jsonl"), "--out",
           str(tmp_path / "p.jsonl")), "is empty"),
+        # the command run is the one named (these once said `genlab rlhf`)
+        (("prefs", base, "--reward", base, "--prompts", str(prompts), "--out", str(tmp_path / "p.jsonl")),
+         "genlab prefs --reward needs a reward"),
+        (("prefs", str(reward_run), "--reward", str(reward_run), "--prompts", str(prompts), "--out",
+          str(tmp_path / "p.jsonl")), "holds a reward model; genlab prefs needs a gpt"),
+        (("reward", str(prefs), "--data", str(prefs), "--out", out), r"prefs\.jsonl is a file, not a run directory"),
+        (("reward", base, "--data", str(tmp_path), "--out", out), "is a directory; pass a JSONL file"),
     ]
     for args, pattern in cases:
         proc = genlab(*args, stdin="x\n")
@@ -193,3 +201,70 @@ def test_what_a_reward_model_or_unreadable_data_cannot_do_is_one_line(chat_base_
         assert len(lines) == 1 and re.search(pattern, lines[0]), (args, err)
     assert keep.read_text(encoding="utf-8") == "kept\n" and copy.read_text(encoding="utf-8") == prompts.read_text(
         encoding="utf-8")
+
+
+def test_commands_a_reward_model_cannot_serve_name_what_it_is_and_genlab_score(reward_run: Path, tmp_path: Path,
+                                                                                 capsys, monkeypatch):
+    from genlab.cli import main
+
+    rm = str(reward_run)
+    cases = [
+        (("generate", rm, "--prompt", "the"), r"holds a reward model: it scores answers but does not generate text; "
+         r"use `genlab score "),
+        (("chat", rm), r"holds a reward model: .*use `genlab score "),
+        (("translate", rm), r"holds a reward model, not an encoder-decoder: use `genlab score "),
+        (("fill", rm, "the <mask>"), r"holds a reward model, not a BERT; .*`genlab prepare --corpus FILE"),
+        (("export", rm, "--format", "hf", "--out", str(tmp_path / "hf")),
+         r"supports only GPT runs .* but .* holds a reward model: .*export a gpt run"),
+        (("classify", "predict", rm, "-"), r"holds a reward model, not a classifier; a classifier starts from a bert, "
+         r"gpt, rnn, lstm or gru run .*e\.g\. .*base, the gpt run .* was made from"),
+    ]
+    capsys.readouterr()
+    for args, pattern in cases:
+        monkeypatch.setattr(sys, "stdin", io.StringIO("great movie\n"))
+        assert main(list(args)) == 2, args
+        out, err = capsys.readouterr()
+        assert out == "" and sys.stdin.read() == "great movie\n", (args, out)  # refused before reading or printing
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and re.search(pattern, lines[0]), (args, lines)
+
+
+def test_a_reward_model_on_the_policys_base_is_refused_for_the_real_reason(chat_base_run: Path, chat_data: Path,
+                                                                           reward_run: Path, prefs: Path,
+                                                                           prompts: Path, tmp_path: Path, capsys):
+    """The chat fine-tune grew its base's tokenizer: the reward model, trained on that very base, reads
+    other ids. The message once said to train the reward model on the policy's base run, which it was."""
+    from genlab.cli import main
+
+    chat = tmp_path / "chat"
+    common = ("--max-steps", "1", "--batch-size", "2", "--threads", "1", "--quiet")
+    assert main(["finetune", str(chat_base_run), "--data", str(chat_data), "--out", str(chat), *common]) == 0
+    capsys.readouterr()
+    assert main(["rlhf", str(chat), "--reward", str(reward_run), "--prompts", str(prompts), "--out",
+                 str(tmp_path / "rl")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "base run" not in err
+    assert re.search(rf"read different tokenizers .*: {re.escape(str(chat))} started from "
+                     rf"{re.escape(str(chat_base_run))}, whose tokenizer the reward model reads, and added tokens .*"
+                     rf"train the reward model on {re.escape(str(chat))} itself \(`genlab reward ", err), err
+    chat_rm = tmp_path / "chat-rm"  # the advice, taken: now the reward model reads the chat run's tokens
+    assert main(["reward", str(chat), "--data", str(prefs), "--out", str(chat_rm), *common]) == 0
+    capsys.readouterr()
+    assert main(["prefs", str(chat_base_run), "--reward", str(chat_rm), "--prompts", str(prompts), "--out",
+                 str(tmp_path / "p.jsonl")]) == 2  # the other way round: the policy is the base
+    assert re.search(rf"the reward model was trained on {re.escape(str(chat))}, which started from .*use "
+                     rf"{re.escape(str(chat))} as the policy", capsys.readouterr().err)
+
+
+def test_rlhf_on_a_single_prompt_says_it_is_both_trained_on_and_scored(chat_base_run: Path, reward_run: Path,
+                                                                       tmp_path: Path, capsys):
+    from genlab.cli import main
+
+    one = tmp_path / "one.txt"
+    one.write_text("the \n", encoding="utf-8")
+    assert main(["rlhf", str(chat_base_run), "--reward", str(reward_run), "--prompts", str(one), "--out",
+                 str(tmp_path / "rl"), "--max-steps", "1", "--samples", "2", "--max-new-tokens", "3", "--batch-size",
+                 "1", "--threads", "1", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "1 prompt, both trained on and scored as the held-out check (give 2 or more prompts" in out
+    assert "held out;" not in out  # once: "1 training prompts, 1 held out", the same prompt in both
