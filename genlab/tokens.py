@@ -121,6 +121,20 @@ def _training_texts(corpus: Corpus, labels: np.ndarray, budget: int | None, trai
             yield from train
 
 
+def _holds_trained_model(out: Path) -> bool:
+    """Weights or a training state: what a new tokenizer (or a grown one) in ``out`` would orphan."""
+    return any((out / name).exists() for name in ("model.safetensors", "model-best.safetensors", "train_state.pt"))
+
+
+def _tokenizer_of_out(cfg: PrepareConfig, out: Path) -> bool:
+    """Whether ``--tokenizer-from`` names ``--out`` itself (the run, or its tokenizer.json)."""
+    if not cfg.tokenizer_from:
+        return False
+    source = Path(cfg.tokenizer_from)
+    folder = source if source.is_dir() else source.parent
+    return out.exists() and folder.exists() and folder.resolve() == out.resolve()
+
+
 def prepare(cfg: PrepareConfig, progress: bool = True) -> dict[str, Any]:
     """Build a run directory: ``tokenizer.json``, ``{train,val,test}.bin`` and ``meta.json``.
 
@@ -134,6 +148,11 @@ def prepare(cfg: PrepareConfig, progress: bool = True) -> dict[str, Any]:
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise GenlabError(f"--out {out} is a file; pass a directory for the run (e.g. runs/NAME)")
+    in_place = _tokenizer_of_out(cfg, out)
+    if _holds_trained_model(out) and not in_place:
+        raise GenlabError(f"{out} holds a trained model; preparing it again would replace the tokenizer that model "
+                          f"was trained with: prepare into a new --out (and `genlab train NEW --init-from {out}` "
+                          "to continue from it)")
     corpus = Corpus(cfg.corpus, unit=cfg.unit, encoding_errors=cfg.encoding_errors)
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -155,6 +174,10 @@ def prepare(cfg: PrepareConfig, progress: bool = True) -> dict[str, Any]:
     if cfg.tokenizer_from:
         base = existing_tokenizer(cfg.tokenizer_from)
         missing = base.missing_symbols(_training_texts(corpus, labels, None, train_chars, False))
+        if missing and in_place and _holds_trained_model(out):
+            raise GenlabError(f"{len(missing)} symbol(s) of this corpus are not in {out}'s tokenizer, and growing it "
+                              f"in place would break the model trained with it: prepare into a new --out with "
+                              f"--tokenizer-from {cfg.tokenizer_from}, then `genlab train NEW --init-from {out}`")
         tok = base.extended(missing) if missing else base
         cfg.tokenizer = tok.kind
         if missing:

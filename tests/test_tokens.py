@@ -318,3 +318,30 @@ def test_window_reader_reads_a_whole_file_map_with_positioned_reads_and_slices_b
     x1, y1 = random_windows(whole, 16, 4, g1)
     x2, y2 = random_windows(np.asarray(whole), 16, 4, g2)
     assert np.array_equal(x1.numpy(), x2.numpy()) and np.array_equal(y1.numpy(), y2.numpy())
+
+
+def test_a_run_holding_a_trained_model_is_never_prepared_over(tmp_path):
+    """A new (or grown) tokenizer in a trained run's folder orphans its weights for good."""
+    corpus = make_corpus(tmp_path / "corpus")
+    run = tmp_path / "run"
+    prepare(config(corpus, run, "char"), progress=False)
+    (run / "model.safetensors").write_bytes(b"weights")  # what training leaves
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    with pytest.raises(GenlabError, match="holds a trained model; preparing it again would replace the tokenizer"):
+        prepare(config(corpus, run, "word"), progress=False)
+    other = tmp_path / "other.txt"
+    other.write_text("ЖЩЮ " * 50 + "\n", encoding="utf-8")  # symbols the run's tokenizer lacks
+    grow = PrepareConfig(corpus=str(other), out=str(run), tokenizer_from=str(run), split=(1.0, 0.0, 0.0))
+    with pytest.raises(GenlabError, match=r"growing it in place would break the model"):
+        prepare(grow, progress=False)
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    prepare(PrepareConfig(corpus=str(other), out=str(tmp_path / "new"), tokenizer_from=str(run),
+                          split=(1.0, 0.0, 0.0)), progress=False)  # into a new folder: fine
+
+
+@pytest.mark.parametrize("kind", ["char", "word"])
+def test_a_min_frequency_that_drops_every_symbol_is_refused(tmp_path, kind):
+    """Once a vocabulary of only the fixed tokens: every token <unk>, and training went on without a word."""
+    corpus = make_corpus(tmp_path / "corpus")
+    with pytest.raises(GenlabError, match="drops every symbol"):
+        prepare(config(corpus, tmp_path / "run", kind, min_frequency=10**6), progress=False)

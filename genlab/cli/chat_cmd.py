@@ -30,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = sampling_config(args)
     stops = tuple(cfg.stop)
     history: list[dict] = [{"role": "system", "content": args.system}] if args.system else []
+    if sys.stdin is None:  # started with stdin closed: nothing to read, as at end of input
+        return 0
     interactive = sys.stdin.isatty()
     while True:
         if interactive:

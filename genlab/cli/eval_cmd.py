@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from genlab.cli.args import add_device, positive_int
 
@@ -103,6 +104,11 @@ def run(args: argparse.Namespace) -> int:
         for split in [args.split] if args.split else ["val", "test"]:
             st = store.stats(split)
             targets.append((split, store.split(split), st["characters"], st["bytes"], st.get("unk", 0)))
+    if not args.corpus and not args.split and len(targets) > 1:  # the default splits: an empty one is skipped
+        for label, data, *_ in targets:
+            if len(data) == 0:
+                print(f"split {label} is empty (prepared with a 0 ratio?): skipped", file=sys.stderr)
+        targets = [t for t in targets if len(t[1])] or targets
     for label, data, chars, nbytes, unk in targets:
         if len(data) == 0:
             raise GenlabError(f"split {label} is empty; re-run prepare with a larger corpus or other --split")

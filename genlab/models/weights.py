@@ -61,6 +61,9 @@ def weights_path(run_dir: Path, which: str = "best") -> Path:
     path = run_dir / weights_file(which)
     if which == "best" and not path.is_file():
         path = run_dir / LATEST_WEIGHTS
+    if not path.is_file() and which != "best" and (run_dir / BEST_WEIGHTS).is_file():
+        raise GenlabError(f"{run_dir} has no latest checkpoint ({LATEST_WEIGHTS}), only the best weights; "
+                          "use --which best")
     if not path.is_file():
         raise GenlabError(f"{run_dir} has no trained weights ({LATEST_WEIGHTS} or {BEST_WEIGHTS}); "
                           f"train it with `genlab train {run_dir} --model …`")

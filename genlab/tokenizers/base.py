@@ -185,6 +185,9 @@ def select_symbols(counts: dict[str, int], min_frequency: int, limit: int | None
     if min_frequency < 1:
         raise GenlabError(f"min_frequency must be ≥ 1, got {min_frequency}")
     kept = [c for c, n in counts.items() if n >= min_frequency]
+    if counts and not kept:  # every symbol would be <unk>: a model of nothing, trained without a word
+        raise GenlabError(f"--min-frequency {min_frequency} drops every symbol of the {kind} tokenizer (the most "
+                          f"frequent one is seen {max(counts.values()):,} times); lower it")
     if limit is not None:
         if limit < 1:
             raise GenlabError(f"--vocab-size is too small for the {kind} tokenizer (it needs room for "

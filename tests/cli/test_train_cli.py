@@ -159,6 +159,25 @@ def test_on_nan_skip_gives_up_once_the_weights_have_diverged(run, capsys):
     assert not os.path.exists(os.path.join(run, "model.safetensors"))  # no diverged weights were saved
 
 
+def test_missing_pieces_of_a_run_are_named_for_what_they_are(prepared, tmp_path, capsys):
+    """A run without a test split, without its latest weights, and chat with stdin closed."""
+    corpus = prepared.parent / "corpus.txt"
+    run = str(tmp_path / "no-test")
+    assert main(["prepare", "--corpus", str(corpus), "--out", run, "--unit", "line", "--split", "0.9,0.1,0",
+                 "--tokenizer", "char", "--quiet"]) == 0
+    assert main(["train", run, "--model", "gpt", "--n-head", "2", "--max-steps", "2", *TINY]) == 0
+    capsys.readouterr()
+    assert main(["eval", run, "--quiet"]) == 0  # the default splits: val scored, the empty test split skipped
+    out, err = capsys.readouterr()
+    assert "val" in out and "split test is empty" in err
+    os.remove(os.path.join(run, "model.safetensors"))
+    assert main(["generate", run, "--which", "latest", "--max-tokens", "2"]) == 2
+    assert "no latest checkpoint (model.safetensors), only the best weights" in capsys.readouterr().err
+    closed = subprocess.run(["sh", "-c", f'exec 0<&-; "{sys.executable}" -m genlab chat {run} --max-tokens 2'],
+                            capture_output=True, text=True, timeout=120)
+    assert closed.returncode == 0 and "Traceback" not in closed.stderr and "internal error" not in closed.stderr
+
+
 def test_damaged_checkpoints_are_clear_errors(run, capsys):
     assert main(["train", run, "--model", "gpt", "--max-steps", "2", *TINY]) == 0
     state = os.path.join(run, "train_state.pt")
