@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    for name in ("stdout", "stderr"):  # started with the stream closed: its output goes nowhere, as on a closed pipe
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # kept open for the process
     parser = build_parser()
     args = parser.parse_args(argv)
     verbose = args.verbose or os.environ.get("GENLAB_VERBOSE") == "1"

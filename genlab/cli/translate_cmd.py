@@ -93,7 +93,7 @@ def plot_attention(model, source_tokenizer, target_tokenizer, text: str, out: st
     fig.tight_layout()
     with warnings.catch_warnings():  # fonts without Hangul glyphs warn per missing glyph
         warnings.simplefilter("ignore")
-        atomic_write(out, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+        atomic_write(out, lambda tmp: fig.savefig(tmp, format="png", dpi=120), flag="--plot-attention")
     plt.close(fig)
 
 

@@ -176,6 +176,9 @@ def test_missing_pieces_of_a_run_are_named_for_what_they_are(prepared, tmp_path,
     closed = subprocess.run(["sh", "-c", f'exec 0<&-; "{sys.executable}" -m genlab chat {run} --max-tokens 2'],
                             capture_output=True, text=True, timeout=120)
     assert closed.returncode == 0 and "Traceback" not in closed.stderr and "internal error" not in closed.stderr
+    closed = subprocess.run(["sh", "-c", f'exec 1>&-; "{sys.executable}" -m genlab generate {run} --max-tokens 2'],
+                            capture_output=True, text=True, timeout=120)
+    assert closed.returncode == 0 and "internal error" not in closed.stderr  # stdout closed: output goes nowhere
 
 
 def test_damaged_checkpoints_are_clear_errors(run, capsys):
