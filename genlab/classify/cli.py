@@ -183,7 +183,7 @@ def train_cli(args: argparse.Namespace) -> int:
         defaults = dict(CLASSIFY_DEFAULTS, seed=seed)
         if pretrained:
             defaults.update(lr=FINETUNE_LR, min_lr=FINETUNE_LR / 10)
-        cfg = resolve(args, defaults)
+        cfg = resolve(args, defaults, decay_follows_stop=True)
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -44,7 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--lr", type=nonneg_float, help="peak learning rate (default 1e-3; 5e-4 from a pretrained run)")
     t.add_argument("--min-lr", type=nonneg_float)
     t.add_argument("--warmup-steps", type=nonneg_int)
-    t.add_argument("--lr-decay-steps", type=positive_int)
+    t.add_argument("--lr-decay-steps", type=positive_int,
+                   help="cosine decay reaches --min-lr at this step (default: the planned length: "
+                   "--max-steps or --epochs when given)")
     t.add_argument("--batch-size", type=positive_int)
     t.add_argument("--weight-decay", type=nonneg_float)
     t.add_argument("--eval-interval", type=positive_int, help="evaluate (and measure accuracy) every N steps")

@@ -23,7 +23,9 @@ def add_training_args(p: argparse.ArgumentParser, val_fraction: float = 0.1, uni
     t.add_argument("--lr", type=nonneg_float)
     t.add_argument("--min-lr", type=nonneg_float)
     t.add_argument("--warmup-steps", type=nonneg_int)
-    t.add_argument("--lr-decay-steps", type=positive_int)
+    t.add_argument("--lr-decay-steps", type=positive_int,
+                   help="cosine decay reaches --min-lr at this step (default: the planned length: "
+                   "--max-steps or --epochs when given)")
     t.add_argument("--batch-size", type=positive_int)
     t.add_argument("--grad-accum", type=positive_int)
     t.add_argument("--weight-decay", type=nonneg_float)

@@ -58,6 +58,9 @@ class TrainConfig:
     log_interval: int = 10  # steps per metrics.jsonl line
     dtype: str = "float32"  # float32 | bfloat16 | float16 (autocast)
     compile: bool = False  # torch.compile the model
+    #: set by ``resolve(..., decay_follows_stop=True)``: the decay spans the run's planned steps (known once
+    #: ``--epochs`` is converted), then the concrete ``lr_decay_steps`` is saved and this goes back to False
+    decay_over_run: bool = False
     threads: int | None = None  # torch.set_num_threads
     device: str = "auto"
     #: decay of an exponential moving average of the weights that evaluation and the best checkpoint use
@@ -102,11 +105,21 @@ def explicit_flags(args: argparse.Namespace) -> dict[str, Any]:
     return {name: getattr(args, name) for name in FIELDS if getattr(args, name, None) is not None}
 
 
-def resolve(args: argparse.Namespace, base: dict[str, Any] | None = None) -> TrainConfig:
-    """Defaults ← ``base`` (a preset's or the saved run's values) ← explicit flags."""
+def resolve(args: argparse.Namespace, base: dict[str, Any] | None = None,
+            decay_follows_stop: bool = False) -> TrainConfig:
+    """Defaults ← ``base`` (a preset's or the saved run's values) ← explicit flags.
+
+    ``decay_follows_stop``: for commands whose defaults plan one length (a classifier's, DPO's, a
+    fine-tune's 1,000 steps, decay included), a ``--max-steps`` or ``--epochs`` the user gives without
+    ``--lr-decay-steps`` moves the decay with it: ``--epochs 2`` over 140,000 texts would otherwise run
+    all but its first 1,000 steps at the floor rate. (``genlab train`` keeps a preset's planned decay, so
+    that ``--resume --max-steps 2N`` follows the curve of a 2N-step run; a saved run resumes as saved.)
+    """
     values = asdict(TrainConfig())
     values.update({k: v for k, v in (base or {}).items() if k in FIELDS})
     given = explicit_flags(args)
+    if decay_follows_stop and ("max_steps" in given or "epochs" in given) and "lr_decay_steps" not in given:
+        values["decay_over_run"] = True
     if any(f in given for f in STOP_FIELDS):  # one stop rule replaces another
         for f in STOP_FIELDS:
             values[f] = None

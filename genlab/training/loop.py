@@ -455,6 +455,10 @@ def _fit(task: TrainTask, cfg: TrainConfig, path: Path, model_config: dict[str, 
         torch.manual_seed(rank_seed(cfg.seed, prog.step, ranks))
     autocast = autocast_for(dtype, device)
     max_steps = planned_steps(task, cfg)
+    if cfg.decay_over_run:  # the command's planned decay moves with the --max-steps/--epochs the user gave
+        if max_steps is not None and not resume:
+            cfg.lr_decay_steps = max_steps
+        cfg.decay_over_run = False  # settled: config.json keeps the concrete decay, which a resume follows
     if ranks.main:
         write_run_config(path, task, model_config, cfg, preset, device, max_steps, model, dtype)
     train_model = wrap(model, ranks, device)

@@ -193,7 +193,8 @@ def finetune_cli(args: argparse.Namespace) -> int:
         if (out / TRAIN_STATE).is_file() and not args.overwrite:
             raise GenlabError(f"{out} already holds a trained model: continue it with --resume, or pass --overwrite "
                               "to start over (its weights will be replaced)")
-        cfg = resolve(args, dict(sft_defaults(base_config, bool(args.lora_rank), block), seed=seed))
+        cfg = resolve(args, dict(sft_defaults(base_config, bool(args.lora_rank), block), seed=seed),
+                      decay_follows_stop=True)
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -86,7 +86,7 @@ def run_seed(args: argparse.Namespace, out: Path) -> int:
 def train_config(args: argparse.Namespace, out: Path, defaults: dict[str, Any]):
     if args.resume:
         return resolve(args, read_config(out).get("train"))
-    return resolve(args, {**defaults, "seed": run_seed(args, out)})
+    return resolve(args, {**defaults, "seed": run_seed(args, out)}, decay_follows_stop=True)
 
 
 #: above this share of <unk> among the answers' tokens, the run's tokenizer hardly reads the data

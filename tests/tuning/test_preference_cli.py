@@ -86,6 +86,13 @@ def test_dpo_epochs_count_passes_over_the_pairs(chat_base_run: Path, prefs: Path
     assert config["runtime"]["planned_steps"] == -(-2 * pairs // 8) > 2
     steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert max(steps) == config["runtime"]["planned_steps"]
+    # the learning rate decays over those steps, not the default plan's 500 (most of them at the floor)
+    assert config["train"]["lr_decay_steps"] == config["runtime"]["planned_steps"]
+    assert config["train"]["decay_over_run"] is False  # settled: a resume follows the saved decay
+    ok("dpo", str(chat_base_run), "--data", str(prefs), "--out", str(out), "--resume", "--max-steps", "30",
+       "--eval-interval", "100", "--threads", "1", "--quiet")
+    resumed = json.loads((out / "config.json").read_text())["train"]
+    assert resumed["lr_decay_steps"] == config["runtime"]["planned_steps"] and resumed["max_steps"] == 30
 
 
 @pytest.mark.parametrize("algo", ["rloo", "ppo", "online-dpo"])
