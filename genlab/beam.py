@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from genlab.beam_defaults import DEFAULT_LENGTH_PENALTY, DEFAULT_MAX_LENGTH_EXTRA, DEFAULT_MAX_LENGTH_RATIO
+from genlab.beam_defaults import DEFAULT_LENGTH_PENALTY, DEFAULT_MAX_LENGTH_EXTRA, DEFAULT_MAX_LENGTH_RATIO, MAX_BEAM
 from genlab.errors import GenlabError
 from genlab.tokenizers import BOS_ID, EOS_ID, Tokenizer
 
@@ -103,8 +103,8 @@ def beam_search(model, src: torch.Tensor, beam_size: int = 5, length_penalty_alp
                 n_best: int = 1) -> list[Hypothesis]:
     """Beam search over a batch of padded sources ``[B, S]``; returns the best hypothesis per sentence
     (with up to ``n_best`` ranked ``alternatives``)."""
-    if beam_size < 1:
-        raise GenlabError("--beam must be ≥ 1")
+    if not 1 <= beam_size <= MAX_BEAM:
+        raise GenlabError(f"--beam {beam_size}: give a beam from 1 to {MAX_BEAM} (4-10 is usual)")
     B, K = src.shape[0], beam_size
     device = src.device
     limits = _max_lengths(src, max_length_ratio, max_length_extra, model)

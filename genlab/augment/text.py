@@ -196,8 +196,22 @@ def load_synonyms(path: str | Path) -> dict[str, list[str]]:
     return table
 
 
+#: augmented copies of each text at most: each copy is held in memory (and encoded) with the originals
+MAX_COPIES = 100
+
+
+def refuse_orphan_flags(specs: Sequence[str] | None, synonyms: str | None, copies: int | None) -> None:
+    """``--synonyms`` and ``--augment-copies`` only shape ``--augment``: alone, they did nothing without a word."""
+    if not specs and (synonyms or copies):
+        flag = "--synonyms" if synonyms else "--augment-copies"
+        raise GenlabError(f"{flag} shapes text augmentation, which is off; add --augment eda (or jamo, backtranslate)")
+
+
 def from_flags(specs: Sequence[str], synonyms: str | None, copies: int | None, seed: int) -> TextAugment:
     """``--augment`` values (checked by ``genlab.cli.args.augment_spec``) → a :class:`TextAugment`."""
+    if copies is not None and copies > MAX_COPIES:
+        raise GenlabError(f"--augment-copies {copies}: at most {MAX_COPIES} augmented copies of each text (each is "
+                          "kept in memory with the originals)")
     steps: list[tuple[str, Any]] = []
     for spec in specs:
         kind, _, value = spec.partition(":")

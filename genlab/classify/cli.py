@@ -144,6 +144,9 @@ def train_cli(args: argparse.Namespace) -> int:
 
     augmenter = None
     texts, labels = train_data.texts, train_data.labels
+    from genlab.augment.text import refuse_orphan_flags
+
+    refuse_orphan_flags(args.augment, args.synonyms, args.augment_copies)
     if args.augment:
         from genlab.augment.text import from_flags
 

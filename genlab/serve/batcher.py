@@ -21,8 +21,9 @@ row at once and gives each row what ``choose`` gives it alone, bit for bit; the 
 and each row draws from its own seeded ``torch.Generator``: what a row samples
 never depends on its neighbours' draws, nor on when the batch had room for it. Choice 0 of a request
 uses the request's seed itself, so a one-choice request gives what ``genlab generate --seed`` gives;
-choice ``i`` uses a seed derived from it and ``i`` (the unbatched server draws all ``n`` choices from
-one generator instead, so there choices 1… differ).
+choice ``i`` uses a seed derived from it and ``i``. The unbatched server (``--max-batch 1``) draws all ``n``
+choices from one generator instead, so for a request with ``n`` > 1 its choices, choice 0 included, differ
+from these; with ``n`` = 1 the two servers give the same tokens.
 
 What a batch can change is floating-point rounding: batched matrix products may sum in another order
 than batch-1 ones (scores differ by ~1e-7), so two candidates whose probabilities differ by less than

@@ -38,10 +38,30 @@ class UnsupportedSchemaError(GenlabError):
         self.keyword = keyword
 
 
+#: deepest nesting of objects and arrays a schema may have: jsonschema and the grammar compiler recurse
+#: once per level, and a schema a few hundred levels deep exhausted Python's stack (a 500 from the server)
+MAX_DEPTH = 64
+
+
+def _depth(value: Any) -> int:
+    """How deeply JSON objects and arrays nest in ``value``, counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_DEPTH:  # deeper than that is refused anyway: no need to walk it
+                stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
 def check_schema(schema: Any) -> None:
     """Raise :class:`UnsupportedSchemaError` naming the first problem; return quietly for a usable schema."""
     if not isinstance(schema, dict):
         raise UnsupportedSchemaError(f"a JSON schema must be a JSON object, got {type(schema).__name__}")
+    if _depth(schema) > MAX_DEPTH:
+        raise UnsupportedSchemaError(f"the JSON schema nests objects and arrays more than {MAX_DEPTH} levels deep; "
+                                     "flatten it")
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError
 

@@ -28,6 +28,9 @@ SHAPE_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "dropout", "tie_weig
 
 def make_task(args: argparse.Namespace, path: Path) -> TrainTask:
     init_from, augment = getattr(args, "init_from", None), getattr(args, "augment", None)
+    from genlab.augment.text import refuse_orphan_flags
+
+    refuse_orphan_flags(augment, getattr(args, "synonyms", None), getattr(args, "augment_copies", None))
     if args.model in SEQ2SEQ:
         if init_from or augment:
             raise GenlabError("--init-from and --augment are for language models (rnn, lstm, gru, gpt, bert)")

@@ -336,3 +336,9 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path, bert_run: Path, labels: Pa
     assert (bert_run / "model.safetensors").read_bytes() == weights
     assert_user_error(genlab("classify", "train", out, "--init-from", str(bert_run), "--data", str(labels),
                              "--preset", "bert-small"), "--preset is for --init-from none")
+    for flags, pattern in ((["--augment-copies", "3"], "--augment-copies shapes text augmentation, which is off"),
+                           (["--augment", "eda", "--augment-copies", "1000000"], "at most 100 augmented copies")):
+        assert_user_error(genlab("classify", "train", out, "--init-from", "none", "--data", str(labels), *flags),
+                          pattern)
+    assert_user_error(genlab("train", str(bert_run), "--model", "bert", "--resume", "--augment-copies", "2"),
+                      "--augment-copies shapes text augmentation")

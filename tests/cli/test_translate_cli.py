@@ -98,3 +98,5 @@ def test_bad_input_is_one_line_exit_2(run, tmp_path, capsys):
     capsys.readouterr()
     assert main(["eval", str(run), "--corpus", str(tmp_path / "nope.txt"), "--quiet"]) == 2  # once ignored
     assert "is for a language model's perplexity" in capsys.readouterr().err
+    wide = genlab("translate", str(run), "--beam", "100000", stdin=b"hello\n")  # once ran for minutes
+    assert wide.returncode == 2 and "give a beam from 1 to 256" in wide.stderr

@@ -102,3 +102,16 @@ def test_schema_round_trip_invalid_documents_are_refused_at_the_first_wrong_toke
 def test_the_grammar_keeps_the_schema_and_its_name() -> None:
     grammar = json_schema_grammar(PERSON, "person")
     assert json.loads(grammar.source) == PERSON and grammar.name == "person" and grammar.kind == "json_schema"
+
+
+def test_a_schema_nested_too_deeply_is_refused_before_anything_recurses_over_it() -> None:
+    """300 levels once exhausted Python's stack inside jsonschema: a RecursionError, HTTP 500 in the server."""
+    deep: dict = {"type": "integer"}
+    for _ in range(300):
+        deep = {"type": "array", "items": deep}
+    with pytest.raises(UnsupportedSchemaError, match="more than 64 levels deep"):
+        check_schema(deep)
+    fine: dict = {"type": "integer"}
+    for _ in range(30):
+        fine = {"type": "array", "items": fine}
+    check_schema(fine)
