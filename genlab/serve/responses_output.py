@@ -12,6 +12,7 @@ Streamed, the chat chunks become the Responses events in their order, each with 
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -117,10 +118,19 @@ def output_items(message: dict[str, Any], finish_reason: str | None,
     items = []
     if message.get("content") or not calls:
         items.append(message_item(new_id("msg"), status, message.get("content") or "", logprobs))
-    for call in calls:
-        items.append(function_call_item(new_id("fc"), "completed", call["id"], call["function"]["name"],
+    for call in calls:  # a call cut by max_output_tokens is "incomplete": its arguments are not whole JSON yet
+        items.append(function_call_item(new_id("fc"), "completed" if _whole_json(call["function"]["arguments"])
+                                        else "incomplete", call["id"], call["function"]["name"],
                                         call["function"]["arguments"]))
     return items
+
+
+def _whole_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def assistant_message(text: str, calls: list[dict[str, Any]]) -> dict[str, Any]:

@@ -151,10 +151,10 @@ class TurnReader:
         content = "".join(self.text).lstrip() if not self.calls else self.tokenizer.decode(self.content_ids).strip()
         if not self.calls:
             return {"role": "assistant", "content": content, "refusal": None}, reason
-        if reason == "length":  # cut inside a call: its partial arguments, as OpenAI returns them
-            calls = [{"id": c.id, "type": "function", "function": {"name": c.name or "",
-                                                                   "arguments": self._partial_args(c)}}
-                     for c in self.calls]
+        if reason == "length":  # cut inside the last call: its partial arguments, as OpenAI returns them
+            calls = [call for call in map(self._cut_call, self.calls) if call is not None]
+            if not calls:  # cut before the first call had a name: nothing to call
+                return {"role": "assistant", "content": content, "refusal": None}, reason
             return {"role": "assistant", "content": content or None, "refusal": None, "tool_calls": calls}, reason
         try:
             calls = [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
@@ -164,7 +164,16 @@ class TurnReader:
             return {"role": "assistant", "content": text.strip(), "refusal": None}, reason
         return {"role": "assistant", "content": content or None, "refusal": None, "tool_calls": calls}, "tool_calls"
 
-    def _partial_args(self, call: _Call) -> str:
+    def _cut_call(self, call: _Call) -> dict[str, Any] | None:
+        """A call of a turn cut by ``max_tokens``: a finished one as it was written (the calls before the last
+        ended at the next marker), the cut one with its partial arguments, one cut before its name not at all."""
         body = self.tokenizer.decode(call.ids)
-        head = _HEAD.match(body)
-        return body[head.end():] if head else ""
+        try:
+            parsed = parse_call_body(body)
+            name, arguments = parsed.name, parsed.arguments
+        except GenlabError:
+            head = _HEAD.match(body)
+            if head is None:
+                return None
+            name, arguments = call.name or head.group(1).strip('"'), body[head.end():]
+        return {"id": call.id, "type": "function", "function": {"name": name, "arguments": arguments}}

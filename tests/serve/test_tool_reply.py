@@ -84,6 +84,26 @@ def test_a_plain_answer_has_no_tool_calls_and_a_call_cut_by_max_tokens_says_leng
     assert reason == "length" and message["tool_calls"][0]["function"] == {"name": "lookup", "arguments": '{"q": "서'}
 
 
+def test_a_turn_cut_after_a_finished_call_keeps_that_call_whole_and_no_nameless_one():
+    """Cut by max_tokens right after a second marker: the first call once came back with the wrapper's brace
+    in its arguments (not JSON) and the second as a call with an empty name."""
+    template = template_for("char")
+    finished = '{"name": "lookup", "arguments": {"q": "서울"}}'
+    cut = call_ids(template, finished)[:-1] + [template.tool_call_id]
+    message, reason = read(template, cut, finish="length")[0].message()
+    assert reason == "length" and len(message["tool_calls"]) == 1
+    assert message["tool_calls"][0]["function"] == {"name": "lookup", "arguments": '{"q": "서울"}'}
+    from genlab.serve.responses_output import output_items
+
+    items = output_items(message, reason)
+    assert [(i["type"], i["status"]) for i in items] == [("function_call", "completed")]
+    partial = call_ids(template, '{"name": "lookup", "arguments": {"q": "서')[:-1]
+    items = output_items(read(template, partial, finish="length")[0].message()[0], "length")
+    assert [(i["type"], i["status"]) for i in items] == [("function_call", "incomplete")]
+    nameless = read(template, call_ids(template, '{"na')[:-1], finish="length")[0].message()
+    assert "tool_calls" not in nameless[0] and nameless[1] == "length"
+
+
 def test_a_call_that_does_not_validate_is_returned_as_text():
     """Only possible without constrained decoding; the server then never claims a call that is not one."""
     template = template_for("char")
