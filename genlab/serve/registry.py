@@ -88,12 +88,13 @@ def load_runs(runs: Sequence[str | Path], device: str = "cpu", which: str = "bes
     """Load every run through the model registry (the same loader ``genlab generate`` uses)."""
     from genlab.inference_dtype import cast_for_inference
     from genlab.models import load_model
+    from genlab.models.registry import refuse_non_generative
 
     served = []
     for run in runs:
         path = Path(run)
-        _refuse_non_generative(path)
         model, tokenizer, config = load_model(path, device=device, which=which)
+        refuse_non_generative(path, config)  # at start-up, not as an error on every request
         if quantize == "int8" and not getattr(model, "is_seq2seq", False):
             model = _quantize_int8(model)
         if dtype != "float32" and not getattr(model, "is_seq2seq", False):
@@ -102,15 +103,6 @@ def load_runs(runs: Sequence[str | Path], device: str = "cpu", which: str = "bes
         created = int(config_file.stat().st_mtime) if config_file.is_file() else int(time.time())
         served.append(ServedModel(path.resolve().name, model, tokenizer, config, device, created, path.resolve()))
     return ModelRegistry(served)
-
-
-def _refuse_non_generative(path: Path) -> None:
-    """Refused at start-up rather than with an error on every request, as a classifier run is."""
-    from genlab.checkpoint import read_config
-    from genlab.models.registry import refuse_non_generative
-
-    if (path / "config.json").is_file():
-        refuse_non_generative(path, read_config(path))
 
 
 def _quantize_int8(model: Any) -> Any:

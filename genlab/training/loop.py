@@ -486,7 +486,8 @@ def _fit(task: TrainTask, cfg: TrainConfig, path: Path, model_config: dict[str, 
         nonlocal last_saved
         if skipped_in_row:  # --on-nan skip: the weights after a bad step may be huge though finite
             return
-        if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):  # never over a good checkpoint
+        finite = torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all()  # one host sync
+        if not bool(finite):  # never over a good checkpoint
             where = f"{path / LATEST_WEIGHTS} (step {last_saved})" if last_saved is not None else "none"
             raise GenlabError(f"the weights are no longer finite at step {prog.step}: training diverged; nothing "
                               f"was saved over the last good checkpoint ({where}). Lower --lr")

@@ -60,13 +60,9 @@ def make_task(args: argparse.Namespace, path: Path) -> TrainTask:
 def train_cli(args: argparse.Namespace) -> int:
     """``genlab train RUN --model rnn|lstm|gru|gpt|rnn-attn|transformer …`` (flags: genlab.cli.train_cmd)."""
     path = run_dir(args.run)
-    _refuse_early(path, args)
+    saved = _refuse_early(path, args)
     task = make_task(args, path)
     if args.resume:
-        saved = read_config(path)
-        family = (saved.get("model") or {}).get("family")
-        if family != task.family:
-            raise GenlabError(f"{path} holds a {family} model, not {task.family}: resume it with --model {family}")
         model_config = saved["model"]
         for flag in SHAPE_FLAGS:
             value = getattr(args, flag, None)
@@ -100,17 +96,21 @@ def train_cli(args: argparse.Namespace) -> int:
     return 0
 
 
-def _refuse_early(path: Path, args: argparse.Namespace) -> None:
+def _refuse_early(path: Path, args: argparse.Namespace) -> dict[str, Any]:
     """What can be refused from the run's files alone, refused before the task is made: making a BERT's task
-    adds ``<mask>`` to the run's tokenizer, which must not happen to a run the command then turns away."""
+    adds ``<mask>`` to the run's tokenizer, which must not happen to a run the command then turns away.
+    Returns the saved config of a run to resume (empty for a fresh start)."""
     if args.resume:
         require_checkpoint(path)
-        family = (read_config(path).get("model") or {}).get("family")
-        if family != args.model:
+        saved = read_config(path)
+        family = (saved.get("model") or {}).get("family")
+        if family != args.model:  # every task's family is its --model
             raise GenlabError(f"{path} holds a {family} model, not {args.model}: resume it with --model {family}")
-    elif (path / TRAIN_STATE).is_file() and not getattr(args, "overwrite", False):
+        return saved
+    if (path / TRAIN_STATE).is_file() and not getattr(args, "overwrite", False):
         raise GenlabError(f"{path} already holds a trained neural model: continue it with --resume, "
                           "or pass --overwrite to start over (its weights will be replaced)")
+    return {}
 
 
 def _preset_defaults(task: TrainTask, args: argparse.Namespace) -> tuple[str | None, dict[str, Any]]:

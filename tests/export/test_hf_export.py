@@ -104,12 +104,20 @@ def test_special_tokens_beyond_genlabs_four_are_carried_over() -> None:
     assert hf.encode("<|user|>a", add_special_tokens=False).ids == [4, tok.encode("a")[0]]
 
 
+TINY_NEURAL = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "32", "--batch-size", "2",
+               "--device", "cpu"]
+
+
+def tiny_run(run: Path, corpus: Path, *train: str) -> Path:
+    """``corpus`` prepared into ``run`` (char tokens, one document a line), then trained with ``train``."""
+    assert genlab_main(["prepare", "--corpus", str(corpus), "--unit", "line", "--out", str(run), "--quiet"]) == 0
+    assert genlab_main(["train", str(run), *train, "--quiet"]) == 0
+    return run
+
+
 def test_other_families_are_refused_naming_what_is_supported(tmp_path: Path, export_corpus: Path,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
-    run = tmp_path / "markov"
-    assert genlab_main(["prepare", "--corpus", str(export_corpus), "--unit", "line", "--out", str(run),
-                        "--quiet"]) == 0
-    assert genlab_main(["train", str(run), "--model", "markov", "--order", "2", "--quiet"]) == 0
+    run = tiny_run(tmp_path / "markov", export_corpus, "--model", "markov", "--order", "2")
     capsys.readouterr()
     for fmt in ("hf", "gguf"):
         assert genlab_main(["export", str(run), "--format", fmt, "--out", str(tmp_path / "x")]) == 2
@@ -119,12 +127,7 @@ def test_other_families_are_refused_naming_what_is_supported(tmp_path: Path, exp
 def test_a_bert_or_a_reward_model_is_refused_saying_what_it_is(tmp_path: Path, export_corpus: Path, gpt_runs,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     """The message once listed only Markov/RNN/LSTM/GRU/seq2seq as what has no architecture elsewhere."""
-    bert = tmp_path / "bert"
-    assert genlab_main(["prepare", "--corpus", str(export_corpus), "--unit", "line", "--out", str(bert),
-                        "--quiet"]) == 0
-    assert genlab_main(["train", str(bert), "--model", "bert", "--n-layer", "1", "--n-head", "2", "--n-embd", "16",
-                        "--block-size", "32", "--batch-size", "2", "--max-steps", "1", "--device", "cpu",
-                        "--quiet"]) == 0
+    bert = tiny_run(tmp_path / "bert", export_corpus, "--model", "bert", *TINY_NEURAL, "--max-steps", "1")
     prefs = tmp_path / "prefs.jsonl"
     pair = json.dumps({"prompt": "the cat", "chosen": " sat", "rejected": " ran"})
     prefs.write_text(f"{pair}\n" * 4, encoding="utf-8")
@@ -168,13 +171,8 @@ def test_bad_input_is_one_line_exit_2(gpt_runs, tmp_path: Path, capsys: pytest.C
 
 def test_a_gpt_trained_outside_gpt2s_layout_is_refused_naming_the_options(tmp_path: Path, export_corpus: Path,
                                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    run = tmp_path / "modern"
-    assert genlab_main(["prepare", "--corpus", str(export_corpus), "--unit", "line", "--out", str(run),
-                        "--quiet"]) == 0
-    assert genlab_main(["train", str(run), "--model", "gpt", "--n-layer", "1", "--n-head", "2", "--n-embd", "16",
-                        "--block-size", "32", "--batch-size", "2", "--max-steps", "2", "--positions", "rope",
-                        "--qk-norm", "--activation", "relu2", "--optimizer", "muon", "--device", "cpu",
-                        "--quiet"]) == 0
+    run = tiny_run(tmp_path / "modern", export_corpus, "--model", "gpt", *TINY_NEURAL, "--max-steps", "2",
+                   "--positions", "rope", "--qk-norm", "--activation", "relu2", "--optimizer", "muon")
     capsys.readouterr()
     for fmt in ("hf", "gguf"):
         assert genlab_main(["export", str(run), "--format", fmt, "--out", str(tmp_path / "x.gguf")]) == 2
