@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--clips", type=_clip_count, help="builtin:moving-digits: how many clips (default 1500)")
     t.add_argument("--frames", type=int, choices=[8, 16, 24, 32], default=16, help="GIF folders: frames per clip")
     t.add_argument("--image-size", type=int, choices=[16, 32, 64], default=32, help="GIF folders: frame size")
-    add_train_flags(t, "VGANConfig", "--set g_width=16 --set mask_l1=0", "samples.gif, samples.png, loss.png")
+    add_train_flags(t, "VGANConfig", "--set generator=volume --set dynamics=true", "samples.gif, samples.png, loss.png")
     t.set_defaults(func=train)
 
     s = verbs.add_parser("sample", help="write generated clips as an animated GIF grid and a frame strip PNG")

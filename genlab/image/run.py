@@ -84,6 +84,15 @@ def build_model(family: str, model_config: dict[str, Any], shape: tuple[int, ...
     return cls(config, tuple(shape), levels)
 
 
+def saved_model_config(config: dict[str, Any], kind: RunKind = IMAGE) -> tuple[str, dict[str, Any]]:
+    """The family and settings of a saved run's model. A setting that an older genlab did not write yet
+    takes the value that version built with (the family's ``before_settings``), not today's default."""
+    model_cfg = dict(config["model"])
+    family = model_cfg.pop("family")
+    before = getattr(kind.family_class(family), "before_settings", {})
+    return family, {**before, **model_cfg}
+
+
 def model_config_dict(model) -> dict[str, Any]:
     return {"family": model.family, **dataclasses.asdict(model.config)}
 
@@ -124,8 +133,8 @@ def load_run(run: str | Path, which: str = "best", device: str = "cpu", kind: Ru
     run = Path(run)
     config = read_config(run, kind)
     data = load_data(run, config, kind)
-    model_cfg = dict(config["model"])
-    model = build_model(model_cfg.pop("family"), model_cfg, data.shape, data.levels, kind)
+    family, model_cfg = saved_model_config(config, kind)
+    model = build_model(family, model_cfg, data.shape, data.levels, kind)
     path = run / (BEST_WEIGHTS if which == "best" else LATEST_WEIGHTS)
     if which == "best" and not path.is_file():
         path = run / LATEST_WEIGHTS

@@ -65,6 +65,7 @@ RULES: list[tuple[str, Range]] = [
     ("kl_warmup", NONNEGATIVE),
     ("phase_shuffle", NONNEGATIVE),
     ("classes", NONNEGATIVE),
+    ("object_steps", NONNEGATIVE),
 ]
 
 

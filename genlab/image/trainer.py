@@ -231,8 +231,7 @@ def _train(run: Path, cfg: ImageTrainConfig, judge, kind: RunKind) -> TrainResul
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = cfg.device
-    model_cfg = dict(config["model"])
-    family = model_cfg.pop("family")
+    family, model_cfg = runs.saved_model_config(config, kind)
     torch.manual_seed(cfg.seed)
     model = runs.build_model(family, model_cfg, data.shape, data.levels, kind).to(device)
     mc = model.config

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-TINY = {"latent": 8, "g_width": 4, "d_width": 4, "batch_size": 4, "eval_interval": 3}
+TINY = {"latent": 8, "g_width": 4, "d_width": 4, "object_width": 4, "glimpses": 2, "object_batch": 8, "batch_size": 4,
+        "eval_interval": 3}
 
 
 @pytest.fixture(scope="package", autouse=True)
