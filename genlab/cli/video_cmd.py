@@ -11,6 +11,7 @@ model hyperparameters are the fields of ``VGANConfig`` (``--set NAME=VALUE``).
 from __future__ import annotations
 
 import argparse
+import sys
 
 from genlab.cli.args import positive_int
 from genlab.cli.generator_cmd import (
@@ -23,6 +24,7 @@ from genlab.cli.generator_cmd import (
 from genlab.cli.image_cmd import no_verb, set_threads
 
 MODELS = ("vgan",)
+BRIGHT_BACKGROUND = 0.25  # mean border brightness above which the object generator's black ground is wrong
 
 
 def _clip_count(text: str) -> int:
@@ -67,10 +69,26 @@ def train(args: argparse.Namespace) -> int:
     def load(spec: str):
         if args.clips and not spec.startswith("builtin:"):
             raise GenlabError("--clips applies to builtin:moving-digits only (a folder uses all its GIFs)")
-        return load_data(spec, clips=args.clips or CLIPS, seed=args.seed, frames=args.frames, size=args.image_size)
+        data = load_data(spec, clips=args.clips or CLIPS, seed=args.seed, frames=args.frames, size=args.image_size)
+        _note_bright_background(args, data)
+        return data
 
     return train_generator(args, VIDEO, "video", MODELS, "builtin:moving-digits", "--clips", load, "GIF",
                            "samples.gif, samples.png, loss.png", "genlab video eval {run}")
+
+
+def _note_bright_background(args: argparse.Namespace, data) -> None:
+    """The default object generator draws on black: say so when a new run's clips are not dark behind."""
+    from genlab.video.data import background_level
+
+    chosen = {item.partition("=")[0].strip().replace("-", "_") for item in args.set or []}
+    if args.resume or chosen & {"generator", "background"}:
+        return
+    level = background_level(data)
+    if level > BRIGHT_BACKGROUND:
+        print(f"note: these clips' backgrounds are not dark (mean border brightness {level:.2f}), and the default "
+              "object generator draws its objects on black; pass --set background=true (a learned still "
+              "background) or --set generator=volume (VGAN's whole-clip generator)", file=sys.stderr, flush=True)
 
 
 def sample(args: argparse.Namespace) -> int:

@@ -149,3 +149,12 @@ def load_data(spec: str, clips: int = CLIPS, seed: int = 0, frames: int = FRAMES
             raise GenlabError(f"unknown built-in video set {spec!r}; available: {BUILTIN}")
         return load_moving_digits(clips, seed)
     return load_folder(spec, frames, size)
+
+
+def background_level(data: VideoData) -> float:
+    """Mean brightness (0 black … 1 white) of the training clips' frame borders (the outer 2 pixels):
+    what the background is, for the object generator, which draws its objects on black by default."""
+    clips = data.images["train"]
+    border = np.concatenate([clips[..., :2, :].ravel(), clips[..., -2:, :].ravel(),
+                             clips[..., 2:-2, :2].ravel(), clips[..., 2:-2, -2:].ravel()])
+    return float(border.mean() / (data.levels - 1)) if border.size else 0.0

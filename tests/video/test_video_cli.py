@@ -98,3 +98,26 @@ def test_a_gif_cut_short_mid_frames_is_one_line_and_exit_2(tmp_path):
     assert out.returncode == 2, out.stderr
     assert out.stderr.strip() == f"genlab: error: {folder / '0.gif'} is truncated or corrupt; remove or replace it"
     assert not (tmp_path / "v").exists()
+
+
+def _gif_folder(folder, background: int) -> None:
+    rng = np.random.default_rng(0)
+    folder.mkdir()
+    for i in range(12):
+        frames = []
+        for t in range(8):
+            frame = np.full((16, 16), background, dtype=np.uint8)
+            frame[4 + t % 4:8 + t % 4, 5:9] = rng.integers(0, 256, (4, 4), dtype=np.uint8)
+            frames.append(Image.fromarray(frame))
+        frames[0].save(folder / f"{i}.gif", save_all=True, append_images=frames[1:], duration=50)
+
+
+@pytest.mark.parametrize(("background", "settings", "noted"), [
+    (230, [], True), (0, [], False), (230, ["--set", "background=true"], False)])
+def test_a_bright_background_gets_a_note_about_the_object_generator(tmp_path, background, settings, noted):
+    folder = tmp_path / "g"
+    _gif_folder(folder, background)
+    out = genlab("video", "train", str(tmp_path / "v"), "--model", "vgan", "--data", str(folder), "--frames", "8",
+                 "--image-size", "16", "--max-steps", "1", "--quiet", "--no-pictures", "--threads", "1", *settings)
+    assert out.returncode == 0, out.stderr
+    assert ("backgrounds are not dark" in out.stderr) is noted, out.stderr
