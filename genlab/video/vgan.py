@@ -22,7 +22,8 @@ The course's video generator is "3D CNN, GAN": convolutions that slide over time
   motion.
 - The loss is the image GAN's (``genlab.image.gan``): non-saturating, one-sided label smoothing, a
   sum over the discriminators, and samples from an exponential moving average of the generator.
-  An L1 penalty on the mask (``mask_l1``; the paper's λ = 0.1) keeps the foreground small.
+  An L1 penalty on the mask (``mask_l1``) can keep the foreground small: the paper's λ = 0.1 shrank
+  the object generator's digits here, so it is off by default.
 """
 
 from __future__ import annotations
