@@ -79,10 +79,11 @@ def train(args: argparse.Namespace) -> int:
 
 def _note_bright_background(args: argparse.Namespace, data) -> None:
     """The default object generator draws on black: say so when a new run's clips are not dark behind."""
+    from genlab.cli.image_cmd import parse_settings
     from genlab.video.data import background_level
+    from genlab.video.vgan import VGANConfig
 
-    chosen = {item.partition("=")[0].strip().replace("-", "_") for item in args.set or []}
-    if args.resume or chosen & {"generator", "background"}:
+    if parse_settings(VGANConfig, args.set).keys() & {"generator", "background"}:
         return
     level = background_level(data)
     if level > BRIGHT_BACKGROUND:
