@@ -1,8 +1,12 @@
-"""Fixtures shared across test folders: a tiny chat run, fine-tuned through the real command line."""
+"""Fixtures shared across test folders: a tiny chat run, fine-tuned through the real command line, and
+a headless Chromium for the pages genlab writes or serves."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +23,38 @@ CHAT = [
                   {"role": "assistant", "content": "579"}], "skill": "math"},
     {"prompt": "color of sky?", "completion": "blue"},
 ]
+
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium (installed by ``scripts/install-chromium.sh`` where missing), headless, via Playwright."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (a dev dependency) is not installed")
+    try:
+        setup = subprocess.run(["sh", str(REPO / "scripts" / "install-chromium.sh")], capture_output=True, text=True,
+                               timeout=900)
+        reason = (setup.stderr.strip() or setup.stdout.strip()).splitlines()[-1:] if setup.returncode else []
+    except subprocess.TimeoutExpired:
+        reason = ["apt-get took longer than 15 minutes"]
+    if reason or not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium is not available at {CHROMIUM} and could not be installed: {' '.join(reason)}")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def genlab_subprocess(*args: str) -> subprocess.CompletedProcess:
+    """``python -m genlab ARGS`` in a child process, unbuffered and not verbose, its output captured."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("GENLAB_VERBOSE", None)
+    return subprocess.run([sys.executable, "-m", "genlab", *args], capture_output=True, text=True, env=env,
+                          timeout=300)
 
 
 def cli(*argv: str) -> None:

@@ -9,6 +9,7 @@
     classifier.py     the judge: a small CNN word classifier trained on the real clips
     metrics.py        inception score, Fréchet distance, word coverage, loudness — next to real clips
     plots.py          spectrogram grids and loss curves
+    listening_page.py index.html beside sampled clips: players, the judge's word, real clips to compare
     run.py            the audio RunKind: the image generators' trainer and run directory serve audio too
 
 Command line: ``genlab audio train|sample|eval`` (``genlab/cli/audio_cmd.py``).

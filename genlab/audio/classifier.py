@@ -117,17 +117,23 @@ def _pca_judge(data: AudioData, components: int = 32) -> AudioJudge:
     return AudioJudge("pca", None, data.sample_rate, mean=mean, components=vt[:min(components, len(vt))])
 
 
+def cached(run: Path | None, data: AudioData) -> AudioJudge | None:
+    """The judge ``genlab audio eval`` cached in ``run`` for these clips, or None (nothing is trained)."""
+    found = cached_judge(run, data_fingerprint(data), judge="audio")
+    if found is None:
+        return None
+    meta, tensors = found
+    if meta.get("kind") == "classifier":
+        net = restored_net(lambda: WordClassifier(len(data.classes)), tensors)
+        return AudioJudge("classifier", meta["accuracy"], data.sample_rate, net=net)
+    return AudioJudge("pca", None, data.sample_rate, mean=tensors["mean"].numpy(),
+                      components=tensors["components"].numpy())
+
+
 def load_or_train(run: Path | None, data: AudioData, quiet: bool = True) -> AudioJudge:
     """The cached judge of ``run`` if it was trained on the same clips, else a new one (then cached)."""
-    fingerprint = data_fingerprint(data)
-    cached = cached_judge(run, fingerprint, judge="audio")
-    if cached is not None:
-        meta, tensors = cached
-        if meta.get("kind") == "classifier":
-            net = restored_net(lambda: WordClassifier(len(data.classes)), tensors)
-            return AudioJudge("classifier", meta["accuracy"], data.sample_rate, net=net)
-        return AudioJudge("pca", None, data.sample_rate, mean=tensors["mean"].numpy(),
-                          components=tensors["components"].numpy())
-    judge = train_classifier(data, quiet=quiet)
-    cache_judge(run, judge, fingerprint, judge="audio", width=WIDTH, seed=SEED, epochs=EPOCHS)
+    judge = cached(run, data)
+    if judge is None:
+        judge = train_classifier(data, quiet=quiet)
+        cache_judge(run, judge, data_fingerprint(data), judge="audio", width=WIDTH, seed=SEED, epochs=EPOCHS)
     return judge

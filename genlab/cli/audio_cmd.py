@@ -1,7 +1,7 @@
 """``genlab audio train|sample|eval``: the audio generator (WaveGAN) on spoken digits or a folder of WAV files.
 
     genlab audio train RUN --model wavegan --data builtin:spoken-digits --time-budget 300 --seed 0
-    genlab audio sample RUN --num 16 --out clips/ --seed 1     # clips/000.wav … + clips/spectrograms.png
+    genlab audio sample RUN --num 16 --out clips/ --seed 1     # clips/000.wav …, spectrograms.png, index.html
     genlab audio sample RUN --word ko:삼 --out three/           # a conditional run (--set conditional=true)
     genlab audio eval RUN                                      # inception score next to the real clips'
 
@@ -12,6 +12,8 @@ model hyperparameters are the fields of ``WaveGANConfig`` (``--set NAME=VALUE``)
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from genlab.cli.args import positive_int
 from genlab.cli.generator_cmd import (
@@ -22,6 +24,11 @@ from genlab.cli.generator_cmd import (
     train_generator,
 )
 from genlab.cli.image_cmd import no_verb, set_threads
+
+if TYPE_CHECKING:
+    import torch
+
+    from genlab.audio.data import AudioData
 
 MODELS = ("wavegan",)
 
@@ -46,7 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.set_defaults(func=train)
 
     s = verbs.add_parser("sample", help="write generated clips as WAV files and a spectrogram grid")
-    add_sample_flags(s, "folder for NNN.wav and spectrograms.png (created)")
+    add_sample_flags(s, "folder for NNN.wav, spectrograms.png and index.html, a page to listen to them "
+                     "beside real clips (written to real/) (created)")
     s.add_argument("--word", help="a conditional run (--set conditional=true): say this word in every clip, "
                    "e.g. en:three or ko:삼 (default: the words in turn)")
     s.set_defaults(func=sample)
@@ -72,8 +80,6 @@ def train(args: argparse.Namespace) -> int:
 
 
 def sample(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     import torch
 
     from genlab.audio.plots import save_spectrograms
@@ -99,14 +105,41 @@ def sample(args: argparse.Namespace) -> int:
             raise GenlabError(f"--word {args.word!r} is not one of this run's words: {', '.join(data.classes)}")
         labels = torch.full((args.num,), data.classes.index(args.word))
     clips = model.sample(args.num, seed=args.seed, labels=labels)
-    digits = len(str(args.num - 1))
-    for i, clip in enumerate(clips):
-        write_wav(out / f"{i:0{max(3, digits)}d}.wav", clip[0].numpy(), data.sample_rate)
+    if labels is None and getattr(model, "conditional", False):
+        labels = torch.arange(args.num) % len(data.classes)  # what an unasked conditional run says: in turn
+    digits = max(3, len(str(args.num - 1)))
+    files = [f"{i:0{digits}d}.wav" for i in range(args.num)]
+    for file, clip in zip(files, clips):
+        write_wav(out / file, clip[0].numpy(), data.sample_rate)
     said = f", word {args.word}" if args.word else ""
+    title = f"{model.family}: {args.num} samples (seed {args.seed}{said})"
     save_spectrograms(clips[:64], out / "spectrograms.png", data.sample_rate,
                       f"{model.family}: {min(64, args.num)} samples (seed {args.seed}{said})")
-    print(f"wrote {args.num} clips ({data.sample_rate} Hz, 16-bit mono WAV) and spectrograms.png to {out}")
+    page = _listening_page(args, out, clips, files, labels, data, title)
+    print(f"wrote {args.num} clips ({data.sample_rate} Hz, 16-bit mono WAV), spectrograms.png and {page.name} "
+          f"(open it in a browser to listen) to {out}")
     return 0
+
+
+def _listening_page(args: argparse.Namespace, out: Path, clips: torch.Tensor, files: list[str],
+                    labels: torch.Tensor | None, data: AudioData, title: str) -> Path:
+    """``out/index.html``: the clips in players, what the cached judge hears, and a few real clips under real/."""
+    from genlab.audio.classifier import cached
+    from genlab.audio.listening_page import clip_rows, real_examples, write_listening_page
+    from genlab.audio.wav import write_wav
+
+    judge = cached(Path(args.run), data)
+    asked = [data.classes[int(k)] for k in labels] if labels is not None else None
+    generated = clip_rows(clips, files, judge, data.classes, asked)
+    pick = real_examples(data.labels["test"] if data.labels is not None else None, data.count("test"),
+                         min(8, args.num))
+    real = data.tensor("test")[pick]
+    real_files = [f"real/{i:03d}.wav" for i in range(len(real))]
+    for file, clip in zip(real_files, real):
+        write_wav(out / file, clip[0].numpy(), data.sample_rate)
+    said = [data.classes[int(k)] for k in data.labels["test"][pick]] if data.labels is not None else None
+    return write_listening_page(out, title, generated, clip_rows(real, real_files, judge, data.classes, said),
+                                judge, str(args.run))
 
 
 def evaluate(args: argparse.Namespace) -> int:

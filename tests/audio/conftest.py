@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from genlab.audio.wav import write_wav
+from tests.conftest import genlab_subprocess as genlab
+
 #: the smallest WaveGAN that still exercises every layer (CI-sized)
 TINY = {"latent": 8, "width": 2, "batch_size": 8, "eval_interval": 3}
 
@@ -45,3 +48,26 @@ def tones():
 
     clips, labels = tone_clips()
     return from_clips("tones", clips, labels, ["300Hz", "600Hz", "900Hz"])
+
+
+#: the same through `genlab audio train`'s flags
+TINY_CLI = ["--set", "width=2", "--set", "latent=8", "--batch-size", "8", "--eval-interval", "2"]
+
+
+@pytest.fixture(scope="module")
+def tone_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tones")
+    clips, labels = tone_clips()
+    for i, (clip, label) in enumerate(zip(clips, labels)):
+        write_wav(folder / f"tone{label}" / f"{i}.wav", clip, 8000)
+    return folder
+
+
+@pytest.fixture(scope="module")  # one per test module: `audio eval` caches a judge in it
+def trained_run(tmp_path_factory, tone_folder):
+    run = tmp_path_factory.mktemp("cli") / "wavegan"
+    out = genlab("audio", "train", str(run), "--model", "wavegan", "--data", str(tone_folder), "--max-steps", "3",
+                 "--seed", "0", "--quiet", *TINY_CLI)
+    assert out.returncode == 0, out.stderr
+    assert "trained wavegan for 3 steps" in out.stdout
+    return run

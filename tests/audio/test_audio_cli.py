@@ -2,44 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import wave
 
 import pytest
 
-from genlab.audio.wav import write_wav
-
-from .conftest import needs_espeak, tone_clips
-
-TINY = ["--set", "width=2", "--set", "latent=8", "--batch-size", "8", "--eval-interval", "2"]
-
-
-def genlab(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("GENLAB_VERBOSE", None)
-    return subprocess.run([sys.executable, "-m", "genlab", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
-
-
-@pytest.fixture(scope="module")
-def tone_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tones")
-    clips, labels = tone_clips()
-    for i, (clip, label) in enumerate(zip(clips, labels)):
-        write_wav(folder / f"tone{label}" / f"{i}.wav", clip, 8000)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory, tone_folder):
-    run = tmp_path_factory.mktemp("cli") / "wavegan"
-    out = genlab("audio", "train", str(run), "--model", "wavegan", "--data", str(tone_folder), "--max-steps", "3",
-                 "--seed", "0", "--quiet", *TINY)
-    assert out.returncode == 0, out.stderr
-    assert "trained wavegan for 3 steps" in out.stdout
-    return run
+from .conftest import TINY_CLI as TINY
+from .conftest import genlab, needs_espeak
 
 
 def test_sample_writes_wavs_that_reopen_and_the_same_seed_gives_the_same_clips(trained_run, tmp_path):

@@ -1,13 +1,12 @@
 """The playground in a real browser (Debian's Chromium, headless) against a live ``genlab serve``.
 
-Chromium comes from ``scripts/install-chromium.sh`` (apt-get where it is missing); the tests skip,
-saying why, only where it cannot be installed. Screenshots land in ``test-artifacts/``.
+Chromium comes from the ``browser`` fixture (``tests/conftest.py``); the tests skip, saying why, only
+where it cannot be installed. Screenshots land in ``test-artifacts/``.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -18,26 +17,6 @@ from tests.conftest import CALC
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (a dev dependency) is not installed")
-    try:
-        setup = subprocess.run(["sh", str(REPO / "scripts" / "install-chromium.sh")], capture_output=True, text=True,
-                               timeout=900)
-        reason = (setup.stderr.strip() or setup.stdout.strip()).splitlines()[-1:] if setup.returncode else []
-    except subprocess.TimeoutExpired:
-        reason = ["apt-get took longer than 15 minutes"]
-    if reason or not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium is not available at {CHROMIUM} and could not be installed: {' '.join(reason)}")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture()

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import genlab_subprocess as genlab
+
 TINY = ["--set", "g_width=4", "--set", "d_width=4", "--set", "latent=8", "--batch-size", "4",
         "--eval-interval", "2", "--clips", "20"]
-
-
-def genlab(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("GENLAB_VERBOSE", None)
-    return subprocess.run([sys.executable, "-m", "genlab", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
 
 
 @pytest.fixture(scope="module")
