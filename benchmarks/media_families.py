@@ -4,10 +4,11 @@
     python benchmarks/media_families.py --budget 300 --clock cpu --threads 2
     python benchmarks/media_families.py --dtype auto                  # bfloat16 steps where they are faster
 
-Three models train from scratch (seed 0) with their default settings for the same budget, each keeping
+The models train from scratch (seed 0) with their default settings for the same budget, each keeping
 its best checkpoint by its judge's Fréchet distance:
 
-- ``wavegan`` on ``builtin:spoken-digits`` (20 words, synthesised by espeak-ng, cached): inception score
+- ``specgan`` (the default audio generator) and ``wavegan`` on ``builtin:spoken-digits`` (20 words,
+  synthesised by espeak-ng, cached), each in turn: inception score
   and Fréchet distance of as many samples as held-out clips, next to the real held-out clips' figures;
   then evidence that samples are words: the judge's predicted word and confidence for the first
   samples, whether the nearest real training clip (log-mel distance, no network) is the same word, and
@@ -71,7 +72,7 @@ def sox_stat(path: Path) -> dict[str, float]:
     return stats
 
 
-def audio(args) -> dict:
+def audio(args, family: str = "specgan") -> dict:
     from genlab.audio.classifier import train_classifier
     from genlab.audio.data import load_data
     from genlab.audio.metrics import evaluate_model
@@ -81,16 +82,16 @@ def audio(args) -> dict:
 
     data = load_data("builtin:spoken-digits", clips_per_word=args.clips_per_word, seed=args.seed,
                      quiet=not args.progress)
-    print(f"[wavegan] spoken digits: {data.describe()['counts']} clips of 1 s at 8 kHz, {len(data.classes)} words",
+    print(f"[{family}] spoken digits: {data.describe()['counts']} clips of 1 s at 8 kHz, {len(data.classes)} words",
           flush=True)
     judge = train_classifier(data)
-    print(f"[wavegan] judge: log-mel CNN, held-out accuracy {judge.accuracy:.1%}", flush=True)
-    run = Path(args.out) / "wavegan"
-    row = _train(run, "wavegan", data, judge, AUDIO, args)
+    print(f"[{family}] judge: log-mel CNN, held-out accuracy {judge.accuracy:.1%}", flush=True)
+    run = Path(args.out) / family
+    row = _train(run, family, data, judge, AUDIO, args)
     model, data, _ = load_run(run, "best", kind=AUDIO)
     report = evaluate_model(model, judge, data, num=data.count("test"), seed=args.seed)
     for line in report.lines():
-        print(f"[wavegan]   {line}", flush=True)
+        print(f"[{family}]   {line}", flush=True)
     row.update(report.as_dict())
 
     # evidence that the samples are words: judge predictions, nearest real clip, sox stat of the WAV files
@@ -117,7 +118,7 @@ def audio(args) -> dict:
                        "rms": s.get("RMS     amplitude"), "real_rms": r.get("RMS     amplitude"),
                        "rough_hz": s.get("Rough   frequency"), "real_rough_hz": r.get("Rough   frequency")})
         c = checks[-1]
-        print(f"[wavegan]   listen/{c['file']}: judge {c['word']} ({c['confidence']:.2f}), nearest real clip "
+        print(f"[{family}]   listen/{c['file']}: judge {c['word']} ({c['confidence']:.2f}), nearest real clip "
               f"{c['nearest_real_word']}; sox RMS {c['rms']} (real {c['real_rms']}), rough freq "
               f"{c['rough_hz']} Hz (real {c['real_rough_hz']})", flush=True)
     row["listen"] = checks
@@ -168,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget", type=float, default=300.0, help="seconds of training per model (default 300)")
     p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                    help="wall time, or CPU seconds per thread (fair on a shared machine)")
-    p.add_argument("--models", default="wavegan,vgan,gan", help="comma-separated subset of wavegan,vgan,gan")
+    p.add_argument("--models", default="specgan,wavegan,vgan,gan",
+                   help="comma-separated subset of specgan,wavegan,vgan,gan")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--set", action="append", default=[], metavar="FAMILY:NAME=VALUE",
                    help="a model setting, e.g. wavegan:conditional=true wavegan:spectral=1 wavegan:width=16")
@@ -182,21 +184,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--progress", action="store_true", help="show progress bars")
     args = p.parse_args(argv)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = sorted(set(models) - {"wavegan", "vgan", "gan"})
+    unknown = sorted(set(models) - {"specgan", "wavegan", "vgan", "gan"})
     if unknown:
         p.error(f"unknown models {unknown}")
     torch.set_num_threads(args.threads)
     Path(args.out).mkdir(parents=True, exist_ok=True)
 
     rows = {}
-    for name, fn in (("wavegan", audio), ("vgan", video), ("gan", image_gan)):
+    for name in ("specgan", "wavegan"):
+        if name in models:
+            rows[name] = audio(args, name)
+    for name, fn in (("vgan", video), ("gan", image_gan)):
         if name in models:
             rows[name] = fn(args)
 
     targets = {}
-    if "wavegan" in rows:
-        a = rows["wavegan"]
-        targets["audio_is_at_least_half_real"] = a["inception_score"] >= 0.5 * a["real_inception_score"]
+    for name in ("specgan", "wavegan"):  # the audio target, for each audio generator that ran
+        if name in rows:
+            a = rows[name]
+            targets[f"audio_is_at_least_half_real_{name}"] = a["inception_score"] >= 0.5 * a["real_inception_score"]
     if "vgan" in rows:
         v = rows["vgan"]
         if "gan" in rows:
@@ -208,9 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"budget {args.budget:.0f} s per model ({args.clock} clock, {args.threads} threads), seed {args.seed}, "
           f"--dtype {args.dtype}")
-    if "wavegan" in rows:
-        a = rows["wavegan"]
-        print(f"wavegan  {a['steps']:>6} steps  inception score {a['inception_score']:.2f} "
+    for name in ("specgan", "wavegan"):
+        if name not in rows:
+            continue
+        a = rows[name]
+        print(f"{name:8s} {a['steps']:>6} steps  inception score {a['inception_score']:.2f} "
               f"(real {a['real_inception_score']:.2f}, half {a['real_inception_score'] / 2:.2f})  "
               f"FD {a['frechet']:.2f} (real {a['real_frechet']:.2f})  "
               f"words {a['words_covered']}/{a['num_classes']}  nearest-real agreement {a['nearest_agreement']:.0%}")

@@ -5,6 +5,7 @@
     espeak.py         the one place espeak-ng (a Debian package) is run
     wav.py            16-bit PCM WAV read (validated) and write, with the standard library's wave
     wavegan.py        WaveGAN: 1D transposed-conv generator, phase-shuffle discriminator, hinge / WGAN-GP
+    specgan.py        SpecGAN: energy-centred word crops of the spectrum, a 2D critic, DiffAugment, Griffin-Lim
     spectrogram.py    log-mel spectrograms (the judge's input, the pictures)
     classifier.py     the judge: a small CNN word classifier trained on the real clips
     metrics.py        inception score, Fréchet distance, word coverage, loudness — next to real clips

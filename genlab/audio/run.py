@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from genlab.image.run import RunKind
 
-FAMILIES: dict[str, str] = {"wavegan": "genlab.audio.wavegan:WaveGAN"}
+FAMILIES: dict[str, str] = {"wavegan": "genlab.audio.wavegan:WaveGAN", "specgan": "genlab.audio.specgan:SpecGAN"}
 
 AUDIO = RunKind("audio", FAMILIES, data_class="genlab.audio.data:AudioData",
                 judge="genlab.audio.classifier:load_or_train", pictures="genlab.audio.plots:training_pictures",

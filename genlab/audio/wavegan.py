@@ -39,6 +39,7 @@ from torch import nn
 
 from genlab.audio.data import SAMPLE_RATE
 from genlab.audio.spectrogram import HOP, MELS, log_mel_energies
+from genlab.audio.words import sample_words, training_words
 from genlab.errors import GenlabError
 from genlab.image.ema import EMA
 from genlab.image.protocol import sampling_generator
@@ -232,9 +233,6 @@ class WaveGAN(nn.Module):
             loss = loss + self.config.spectral * (torch.relu(1 - s_real).mean() + torch.relu(1 + s_fake).mean())
         return loss, d_real, d_fake
 
-    def _labels(self, b: int, device: torch.device) -> torch.Tensor | None:
-        return torch.randint(0, self.config.classes, (b,), device=device) if self.config.conditional else None
-
     def training_step(self, x: torch.Tensor, optimizers: dict, labels: torch.Tensor | None = None) -> dict[str, float]:
         """``d_steps`` discriminator updates on ``x`` (clips in [-1, 1]) and fresh fakes, then one generator update.
 
@@ -252,7 +250,7 @@ class WaveGAN(nn.Module):
             optimizers["d"].zero_grad(set_to_none=True)
             d_loss.backward()
             optimizers["d"].step()
-        words = self._labels(b, x.device)
+        words = training_words(self.config, b, x.device)
         fake = self.generate(torch.randn((b, self.config.latent), device=x.device), words)
         g_loss = -self._score(self.discriminator, self.d_embed, fake, words).mean()
         if self.spectral is not None:
@@ -272,11 +270,7 @@ class WaveGAN(nn.Module):
         """
         self.eval()
         z = torch.randn((n, self.config.latent), generator=sampling_generator(seed))
-        if self.config.conditional:
-            labels = torch.arange(n) % self.config.classes if labels is None else torch.as_tensor(labels).long()
-        elif labels is not None:
-            raise GenlabError("this WaveGAN is unconditional (it says no word on request); train one with "
-                              "--set conditional=true to choose the word")
+        labels = sample_words(self.config, n, labels, "WaveGAN")
         device = self.ema.updates.device
         out = []
         for i in range(0, n, 256):

@@ -1,12 +1,12 @@
-"""``genlab audio train|sample|eval``: the audio generator (WaveGAN) on spoken digits or a folder of WAV files.
+"""``genlab audio train|sample|eval``: the audio generators (SpecGAN, WaveGAN) on spoken digits or WAV files.
 
-    genlab audio train RUN --model wavegan --data builtin:spoken-digits --time-budget 300 --seed 0
+    genlab audio train RUN --model specgan --data builtin:spoken-digits --time-budget 300 --seed 0
     genlab audio sample RUN --num 16 --out clips/ --seed 1     # clips/000.wav …, spectrograms.png, index.html
     genlab audio sample RUN --word ko:삼 --out three/           # a conditional run (--set conditional=true)
     genlab audio eval RUN                                      # inception score next to the real clips'
 
 Same run directory, trainer, checkpoints and resume as ``genlab image`` (``genlab/image/trainer.py``);
-model hyperparameters are the fields of ``WaveGANConfig`` (``--set NAME=VALUE``).
+model hyperparameters are the fields of ``SpecGANConfig`` / ``WaveGANConfig`` (``--set NAME=VALUE``).
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ if TYPE_CHECKING:
 
     from genlab.audio.data import AudioData
 
-MODELS = ("wavegan",)
+MODELS = ("wavegan", "specgan")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("audio", help="train, sample and evaluate audio generators (WaveGAN)",
+    p = sub.add_parser("audio", help="train, sample and evaluate audio generators (SpecGAN, WaveGAN)",
                        description="Audio generators (1D CNN GAN) on spoken digits synthesised offline by "
                        "espeak-ng, or a folder of 8 kHz mono 16-bit WAV clips.")
     verbs = p.add_subparsers(dest="audio_verb", metavar="{train,sample,eval}", parser_class=type(p))
@@ -49,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "~/.cache/genlab)")
     t.add_argument("--clips-per-word", type=positive_int, help="builtin:spoken-digits: takes of each of the 20 "
                    "words (default 80)")
-    add_train_flags(t, "WaveGANConfig", "--set loss=wgan-gp --set d_steps=5", "samples.png, loss.png")
+    add_train_flags(t, "SpecGANConfig or WaveGANConfig", "--set griffin_lim=32 (specgan), --set loss=wgan-gp "
+                    "(wavegan)", "samples.png, loss.png")
     t.set_defaults(func=train)
 
     s = verbs.add_parser("sample", help="write generated clips as WAV files and a spectrogram grid")

@@ -110,7 +110,8 @@ def new_run(run: Path, family: str, data: ImageData, model_overrides: dict[str, 
                           "or choose a new run directory")
     check_settings(kind.family_class(family).Config, model_overrides, family)
     torch.manual_seed(cfg.seed)
-    if model_overrides.get("conditional"):  # a class-conditional model knows the data's classes
+    conditional = model_overrides.get("conditional", getattr(kind.family_class(family).Config, "conditional", False))
+    if conditional:  # a class-conditional model knows the data's classes
         model_overrides = {**model_overrides, "classes": len(data.classes) if data.labels is not None else 0}
     model = runs.build_model(family, model_overrides, data.shape, data.levels, kind)
     run.mkdir(parents=True, exist_ok=True)

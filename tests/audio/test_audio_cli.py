@@ -123,3 +123,22 @@ def test_a_conditional_run_samples_the_word_asked_for(tmp_path, tone_folder, tra
     assert "not one of this run's words: tone0, tone1, tone2" in out.stderr
     out = genlab("audio", "sample", str(trained_run), "--word", "tone1", "--out", str(tmp_path / "y"))
     assert out.returncode == 2 and "is unconditional" in out.stderr and len(out.stderr.splitlines()) == 1
+
+
+def test_specgan_trains_samples_a_word_and_evaluates_through_the_cli(tmp_path, tone_folder):
+    run = tmp_path / "spec"
+    tiny = ["--set", "latent=8", "--set", "g_width=4", "--set", "d_width=4", "--set", "window=16",
+            "--set", "griffin_lim=2", "--batch-size", "8", "--eval-interval", "2"]
+    out = genlab("audio", "train", str(run), "--model", "specgan", "--data", str(tone_folder), "--max-steps", "2",
+                 "--quiet", "--no-pictures", *tiny)
+    assert out.returncode == 0, out.stderr
+    assert "trained specgan for 2 steps" in out.stdout
+    out = genlab("audio", "sample", str(run), "--num", "2", "--word", "tone2", "--out", str(tmp_path / "w"))
+    assert out.returncode == 0, out.stderr
+    page = (tmp_path / "w" / "index.html").read_text(encoding="utf-8")
+    assert page.count("<td>tone2</td>") == 2  # asked for in both generated clips
+    out = genlab("audio", "eval", str(run))
+    assert out.returncode == 0 and "inception score" in out.stdout, out.stderr
+    out = genlab("audio", "train", str(tmp_path / "bad"), "--model", "specgan", "--data", str(tone_folder),
+                 "--set", "window=20", "--quiet")
+    assert out.returncode == 2 and len(out.stderr.splitlines()) == 1 and "multiple of 16" in out.stderr

@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from genlab.audio.run import AUDIO
+from genlab.audio.specgan import BINS, SpecGAN, SpecGANConfig
+from genlab.errors import GenlabError
+from genlab.image.run import load_run
+from genlab.image.trainer import ImageTrainConfig, new_run, train
+
+#: the smallest SpecGAN that still runs every layer
+TINY = {"latent": 8, "g_width": 4, "d_width": 4, "window": 16, "batch_size": 8, "eval_interval": 3,
+        "griffin_lim": 2}
+
+
+def tone(start: int, hz: float = 500.0, length: int = 1600) -> torch.Tensor:
+    t = torch.arange(length) / 8000
+    clip = torch.zeros(8000)
+    clip[start:start + length] = 0.5 * torch.sin(2 * torch.pi * hz * t) * torch.hann_window(length)
+    return clip
+
+
+def model(**settings) -> SpecGAN:
+    torch.manual_seed(0)
+    return SpecGAN(SpecGANConfig(**{**TINY, "conditional": False, **settings}), (1, 8000), 65536)
+
+
+def test_crops_follow_the_word_wherever_it_is_said():
+    m = model()
+    early, late = tone(400), tone(5000)  # 0.05 s and 0.625 s in
+    power = m.log_power(torch.stack([early, late])[:, None])
+    assert power.shape == (2, BINS, 63)
+    starts = m.word_starts(power)
+    centres = [(400 + 800) / 128, (5000 + 800) / 128]  # the tones' middles, in frames
+    assert [abs(int(s) + 8 - c) <= 1.5 for s, c in zip(starts, centres)] == [True, True]
+    crops = m.crops(torch.stack([early, late])[:, None])
+    assert crops.shape == (2, BINS, 16) and crops.min() >= -1 and crops.max() <= 1
+    # the same word at another time gives (nearly) the same crop
+    assert (crops[0] - crops[1]).abs().mean() < 0.05
+    assert m.starts.sum() == 2  # counted while training
+
+
+def test_the_statistics_are_measured_once_on_the_first_batch_and_saved():
+    m = model()
+    x = torch.stack([tone(400 * i) for i in range(1, 5)])[:, None] + 0.001 * torch.randn(4, 1, 8000)
+    m.crops(x)
+    mean = m.mean.clone()
+    assert bool(m.measured) and not torch.equal(mean, torch.full_like(mean, -10.0))
+    m.crops(x * 0.1)  # a quieter batch leaves them alone
+    assert torch.equal(m.mean, mean)
+    assert {"mean", "spread", "floor", "measured", "starts"} <= set(m.state_dict())
+
+
+def test_augment_shifts_and_masks_to_the_floor_and_can_be_switched_off():
+    m = model()
+    m.floor.fill_(-0.5)
+    crops = torch.rand(64, BINS, 16)
+    torch.manual_seed(1)
+    out = m.augment(crops)
+    assert out.shape == crops.shape
+    assert (out == -0.5).any()  # some band or run masked
+    assert not torch.equal(out, crops)
+    assert torch.equal(model(augment=False).augment(crops), crops)
+
+
+def test_placed_crops_sit_on_the_floor_at_a_start_the_real_clips_used():
+    m = model()
+    m.floor.fill_(-0.7)
+    m.starts.zero_()
+    m.starts[5] = 3.0  # every real word started at frame 5
+    crops = torch.full((2, BINS, 16), 0.25)
+    placed = m.place(crops, torch.Generator().manual_seed(0))
+    assert placed.shape == (2, BINS, 63)
+    assert torch.all(placed[:, :, 5:21] == 0.25)
+    assert torch.all(placed[:, :, :5] == -0.7) and torch.all(placed[:, :, 21:] == -0.7)
+
+
+def test_griffin_lim_finds_a_phase_that_fits_the_magnitude():
+    clip = tone(2000)[None, None]
+    m0, m8 = model(griffin_lim=0), model(griffin_lim=8)
+    for m in (m0, m8):
+        m.mean.zero_()
+        m.spread.fill_(1.0)
+    target = m0.log_power(clip)
+    errors = []
+    for m in (m0, m8):
+        normal = (target / 3).clamp(-1, 1)  # the normalisation is the identity here, up to the clip at ±3
+        sound = m.to_sound(normal, torch.Generator().manual_seed(0))
+        errors.append(float((m.log_power(sound) - target.clamp(-3, 3)).clamp(min=-3).abs().mean()))
+    assert errors[1] < errors[0]
+
+
+def test_a_few_steps_train_and_samples_have_the_right_shape_range_and_seed():
+    m = model()
+    opts = m.configure_optimizers()
+    before = [p.clone() for p in m.generator.parameters()]
+    x = torch.stack([tone(300 * i) for i in range(1, 9)])[:, None]
+    for _ in range(2):
+        values = m.training_step(x, opts)
+        assert all(np.isfinite(v) for v in values.values())
+    assert any(not torch.equal(a, b) for a, b in zip(before, m.generator.parameters()))
+    clips = m.sample(3, seed=1)
+    assert clips.shape == (3, 1, 8000) and clips.min() >= -1 and clips.max() <= 1
+    assert torch.equal(clips, m.sample(3, seed=1)) and not torch.equal(clips, m.sample(3, seed=2))
+    with pytest.raises(GenlabError, match="unconditional"):
+        m.sample(2, labels=torch.tensor([0, 1]))
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"window": 24}, "multiple of 16"), ({"window": 80}, "at most the clip"), ({"d_width": 6}, "multiple of 4"),
+    ({"conditional": True}, "at least two words"), ({"griffin_lim": -1}, "griffin_lim"),
+])
+def test_bad_settings_are_refused(settings, message):
+    with pytest.raises(GenlabError, match=message):
+        SpecGAN(SpecGANConfig(**{**TINY, "conditional": False, **settings}), (1, 8000), 65536)
+
+
+def test_conditional_by_default_on_words_and_resume_continues_exactly(tmp_path, tones):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    settings = {k: v for k, v in TINY.items()}  # conditional is the default: the classes come from the data
+    for run, steps in ((straight, [4]), (split, [2, 4])):
+        new_run(run, "specgan", tones, settings, ImageTrainConfig(seed=1, quiet=True, pictures=False), kind=AUDIO)
+        for n in steps:
+            train(run, ImageTrainConfig(seed=1, quiet=True, pictures=False, max_steps=n), kind=AUDIO)
+    a, _, config = load_run(straight, "latest", kind=AUDIO)
+    b, _, _ = load_run(split, "latest", kind=AUDIO)
+    assert a.conditional and config["model"]["classes"] == 3
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(x, y), name
+    assert torch.equal(a.sample(4, seed=3), b.sample(4, seed=3))
+    said = a.sample(2, seed=3, labels=torch.tensor([1, 1]))
+    assert not torch.equal(said, a.sample(2, seed=3, labels=torch.tensor([2, 2])))
+
+
+def test_unlabelled_clips_need_conditional_false(tmp_path):
+    from genlab.audio.data import from_clips
+
+    from .conftest import tone_clips
+
+    clips, _ = tone_clips()
+    flat = from_clips("flat", clips, None, [])
+    with pytest.raises(GenlabError, match="conditional=false"):
+        new_run(tmp_path / "a", "specgan", flat, dict(TINY), ImageTrainConfig(seed=0, quiet=True), kind=AUDIO)
+    assert not (tmp_path / "a").exists()  # nothing half-made
+    new_run(tmp_path / "b", "specgan", flat, {**TINY, "conditional": False},
+            ImageTrainConfig(seed=0, quiet=True, pictures=False), kind=AUDIO)
+    assert train(tmp_path / "b", ImageTrainConfig(seed=0, quiet=True, pictures=False, max_steps=2),
+                 kind=AUDIO).steps == 2
