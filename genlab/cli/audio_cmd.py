@@ -2,7 +2,7 @@
 
     genlab audio train RUN --model specgan --data builtin:spoken-digits --time-budget 300 --seed 0
     genlab audio sample RUN --num 16 --out clips/ --seed 1     # clips/000.wav …, spectrograms.png, index.html
-    genlab audio sample RUN --word ko:삼 --out three/           # a conditional run (--set conditional=true)
+    genlab audio sample RUN --word ko:삼 --out three/           # a conditional run (specgan's default)
     genlab audio eval RUN                                      # inception score next to the real clips'
 
 Same run directory, trainer, checkpoints and resume as ``genlab image`` (``genlab/image/trainer.py``);
@@ -56,7 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = verbs.add_parser("sample", help="write generated clips as WAV files and a spectrogram grid")
     add_sample_flags(s, "folder for NNN.wav, spectrograms.png and index.html, a page to listen to them "
                      "beside real clips (written to real/) (created)")
-    s.add_argument("--word", help="a conditional run (--set conditional=true): say this word in every clip, "
+    s.add_argument("--word", help="a conditional run (specgan by default, wavegan with --set conditional=true): "
+                   "say this word in every clip, "
                    "e.g. en:three or ko:삼 (default: the words in turn)")
     s.set_defaults(func=sample)
 
