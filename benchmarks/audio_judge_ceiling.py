@@ -30,30 +30,19 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from genlab.audio import spectrogram
 from genlab.audio.classifier import load_or_train
 from genlab.audio.data import load_data
 from genlab.audio.metrics import inception_score
-from genlab.audio.spectrogram import HOP, N_FFT, mel_filters
+from genlab.audio.spectrogram import HOP, N_FFT, istft, mel_filters, stft
 
 F0_RANGE = (60.0, 400.0)  # Hz searched by the pitch track
 HARMONICS = 40
 
 
-def _stft(x: torch.Tensor) -> torch.Tensor:
-    return torch.stft(x, N_FFT, HOP, window=torch.hann_window(N_FFT), center=True, return_complex=True)
-
-
-def _istft(spec: torch.Tensor, length: int) -> torch.Tensor:
-    return torch.istft(spec, N_FFT, HOP, window=torch.hann_window(N_FFT), center=True, length=length)
-
-
 def random_phase(magnitude: torch.Tensor, length: int, griffin_lim: int = 0, seed: int = 0) -> torch.Tensor:
     """Waveforms whose STFT magnitude is ``magnitude [N, bins, frames]``: random phase, then Griffin-Lim."""
-    phase = torch.rand(magnitude.shape, generator=torch.Generator().manual_seed(seed)) * (2 * math.pi)
-    wave = _istft(torch.polar(magnitude, phase), length)
-    for _ in range(griffin_lim):
-        wave = _istft(torch.polar(magnitude, _stft(wave).angle()), length)
-    return wave
+    return spectrogram.griffin_lim(magnitude, length, griffin_lim, torch.Generator().manual_seed(seed))
 
 
 def mel_envelope(magnitude: torch.Tensor, sample_rate: int) -> torch.Tensor:
@@ -94,9 +83,9 @@ def harmonic(envelope: torch.Tensor, f0: torch.Tensor, voiced: torch.Tensor, sam
     phase = torch.cumsum(2 * math.pi * f0_t / sample_rate, -1)
     tone = (amplitude_t * torch.sin(phase[:, None, :] * k)).sum(1)
     noise = torch.randn((len(f0), length), generator=torch.Generator().manual_seed(seed))
-    spec = _stft(noise)
+    spec = stft(noise)
     shaped = spec / spec.abs().clamp_min(1e-9) * envelope * (~voiced)[:, None, :]
-    return tone + _istft(shaped, length)
+    return tone + istft(shaped, length)
 
 
 def _chunked(fn, *tensors: torch.Tensor, size: int = 32) -> torch.Tensor:
@@ -115,7 +104,7 @@ def main() -> int:
     judge = load_or_train(None, data, quiet=False)
     clips = data.tensor("test")[:, 0]  # (N, T)
     n, length, rate = len(clips), clips.shape[1], data.sample_rate
-    magnitude = _stft(clips).abs()
+    magnitude = stft(clips).abs()
     f0, voiced = pitch_track(clips, rate, magnitude.shape[-1])
     smooth = mel_envelope(magnitude, rate)
     fixed = torch.full_like(f0, 140.0)

@@ -34,13 +34,12 @@ Samples come from an exponential moving average of the generator.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from genlab.audio.spectrogram import HOP, N_FFT
+from genlab.audio.spectrogram import HOP, N_FFT, griffin_lim, stft
 from genlab.audio.words import sample_words, training_words
 from genlab.errors import GenlabError
 from genlab.image.ema import EMA
@@ -156,14 +155,9 @@ class SpecGAN(nn.Module):
                 "d": torch.optim.Adam(self.critic.parameters(), lr=self.config.lr, betas=betas)}
 
     # --- spectra ------------------------------------------------------------------------------------
-    def _window(self, device: torch.device) -> torch.Tensor:
-        return torch.hann_window(N_FFT, device=device)
-
     def log_power(self, clips: torch.Tensor) -> torch.Tensor:
         """Clips ``[B, 1, T]`` → ``log(|STFT|² + 1e-6)`` ``[B, 129, frames]``."""
-        spec = torch.stft(clips.float().reshape(len(clips), -1), N_FFT, HOP, window=self._window(clips.device),
-                          center=True, return_complex=True)
-        return torch.log(spec.abs() ** 2 + EPS)
+        return torch.log(stft(clips).abs() ** 2 + EPS)
 
     @torch.no_grad()
     def _measure(self, power: torch.Tensor) -> None:
@@ -243,14 +237,7 @@ class SpecGAN(nn.Module):
     def to_sound(self, normal: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """Normalised log power ``[B, 129, frames]`` → clips ``[B, 1, T]``: random phase, then Griffin-Lim."""
         magnitude = ((normal * CLIP * self.spread + self.mean).exp() - EPS).clamp_min(0).sqrt()
-        window = self._window(normal.device)
-        phase = torch.rand(magnitude.shape, generator=gen).to(normal.device) * (2 * math.pi)
-        wave = torch.istft(torch.polar(magnitude, phase), N_FFT, HOP, window=window, center=True, length=self.length)
-        for _ in range(self.config.griffin_lim):
-            angle = torch.stft(wave, N_FFT, HOP, window=window, center=True, return_complex=True).angle()
-            wave = torch.istft(torch.polar(magnitude, angle), N_FFT, HOP, window=window, center=True,
-                               length=self.length)
-        return wave.clamp(-1, 1)[:, None]
+        return griffin_lim(magnitude, self.length, self.config.griffin_lim, gen).clamp(-1, 1)[:, None]
 
     def place(self, crops: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """Each crop on the noise floor at a start drawn from the real words' starts: ``[B, 129, frames]``."""

@@ -9,6 +9,7 @@ high — and a logarithm turns loudness into something closer to what ears repor
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 
@@ -39,10 +40,32 @@ def log_mel(x: torch.Tensor, sample_rate: int) -> torch.Tensor:
     return log_mel_energies(x.detach().float().cpu(), sample_rate)[:, None]  # (B, 1, MELS, frames)
 
 
+def stft(x: torch.Tensor) -> torch.Tensor:
+    """Clips ``[B, T]`` or ``[B, 1, T]`` → their complex short-time spectra ``[B, N_FFT/2 + 1, frames]`` (float32)."""
+    x = x.float().reshape(len(x), -1)  # the STFT in float32 even under autocast
+    return torch.stft(x, N_FFT, HOP, window=torch.hann_window(N_FFT, device=x.device), center=True,
+                      return_complex=True)
+
+
+def istft(spec: torch.Tensor, length: int) -> torch.Tensor:
+    """The inverse of :func:`stft`: clips ``[B, length]``."""
+    return torch.istft(spec, N_FFT, HOP, window=torch.hann_window(N_FFT, device=spec.device), center=True,
+                       length=length)
+
+
+def griffin_lim(magnitude: torch.Tensor, length: int, iterations: int, generator: torch.Generator) -> torch.Tensor:
+    """Clips ``[B, length]`` whose STFT magnitude is close to ``magnitude [B, bins, frames]``: a random phase
+    (drawn on the CPU from ``generator``), then ``iterations`` rounds of Griffin & Lim (1984), each keeping the
+    phase of the last clip's STFT and the wanted magnitude."""
+    phase = torch.rand(magnitude.shape, generator=generator).to(magnitude.device) * (2 * math.pi)
+    wave = istft(torch.polar(magnitude, phase), length)
+    for _ in range(iterations):
+        wave = istft(torch.polar(magnitude, stft(wave).angle()), length)
+    return wave
+
+
 def log_mel_energies(x: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """The same energies ``[B, MELS, frames]`` on ``x``'s device, differentiable (a GAN's spectral critic)."""
-    x = x.float().reshape(len(x), -1)  # the STFT in float32 even under autocast
-    window = torch.hann_window(N_FFT, device=x.device)
-    spec = torch.stft(x, N_FFT, HOP, window=window, center=True, return_complex=True).abs() ** 2  # (B, F, frames)
-    mel = torch.einsum("mf,bft->bmt", mel_filters(sample_rate).to(x.device), spec)
+    spec = stft(x).abs() ** 2  # (B, F, frames)
+    mel = torch.einsum("mf,bft->bmt", mel_filters(sample_rate).to(spec.device), spec)
     return torch.log(mel + 1e-6)

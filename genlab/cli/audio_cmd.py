@@ -87,6 +87,7 @@ def sample(args: argparse.Namespace) -> int:
     from genlab.audio.plots import save_spectrograms
     from genlab.audio.run import AUDIO
     from genlab.audio.wav import write_wav
+    from genlab.audio.words import sample_words
     from genlab.devices import resolve_device
     from genlab.errors import GenlabError
     from genlab.image.run import load_run
@@ -106,9 +107,8 @@ def sample(args: argparse.Namespace) -> int:
         if args.word not in data.classes:
             raise GenlabError(f"--word {args.word!r} is not one of this run's words: {', '.join(data.classes)}")
         labels = torch.full((args.num,), data.classes.index(args.word))
+    labels = sample_words(model.config, args.num, labels, model.family)  # unasked: the words in turn
     clips = model.sample(args.num, seed=args.seed, labels=labels)
-    if labels is None and getattr(model, "conditional", False):
-        labels = torch.arange(args.num) % len(data.classes)  # what an unasked conditional run says: in turn
     digits = max(3, len(str(args.num - 1)))
     files = [f"{i:0{digits}d}.wav" for i in range(args.num)]
     for file, clip in zip(files, clips):
