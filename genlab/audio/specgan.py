@@ -22,14 +22,23 @@ The pieces:
   are measured once, then saved with the weights;
 - **generator**: z (plus the word's embedding when ``conditional``) → dense → 1D transposed
   convolutions over time (kernel 8, stride 4, BatchNorm, ReLU) → a 1D convolution to the 129
-  frequency bins → tanh: a ``[129, window]`` crop;
+  frequency bins → tanh: a ``[129, window]`` crop. With ``word_norm`` each BatchNorm takes its scale
+  and shift from the word (conditional BatchNorm), as the projection critic's paper pairs it;
 - **critic**: 2D convolutions over (frequency, time) (kernel 4, stride 2, LeakyReLU 0.2) and a linear
   score, plus the projection term ``⟨embed(y), h⟩`` when conditional (Miyato & Koyama 2018); hinge loss;
+  spectrally normalised layers (``spectral_norm``). The critic's width is what pays here: in the same
+  300 CPU-s, ``d_width`` 96 scored 3.6–3.9 in ~3,000 steps where 64 scored 3.6 in ~4,700 and 32 scored
+  2.4 in 7,000 (``benchmarks/media_families.py``);
+- **training**: Adam at 8e-4 for both networks; the paper's 2e-4 scored 2.7 against 3.5 with seed 1
+  and the same 3.3 with seed 0, in 300 s;
 - **sound**: the crop is placed, denormalised to a magnitude, and ``griffin_lim`` iterations of
   Griffin & Lim (1984) find a phase that fits it (random phase alone halves the judge's score:
   ``benchmarks/audio_judge_ceiling.py``).
 
-Samples come from an exponential moving average of the generator.
+Samples come from an exponential moving average of the generator, whose BatchNorm statistics are
+re-measured for the averaged weights before sampling (``standing`` batches, "standing statistics" as
+in BigGAN): the live generator's statistics belong to other weights, and re-measuring them raised the
+inception score of the same checkpoint by 0.2–0.3.
 """
 
 from __future__ import annotations
@@ -54,15 +63,18 @@ EPS = 1e-6
 class SpecGANConfig:
     latent: int = 64
     g_width: int = 128  # the generator's channels
-    d_width: int = 64  # the critic's widest 2D layer has 2·d_width channels
+    d_width: int = 96  # the critic's widest 2D layer has 2·d_width channels
     window: int = 32  # frames of the word crop (a multiple of 16; 32 frames = 0.5 s)
     conditional: bool = True  # a class-conditional GAN (the data's words; false for unlabelled clips)
     classes: int = 0  # how many words a conditional model knows (set from the data)
     augment: bool = True  # DiffAugment: time shifts and masks on both sides of the critic
+    word_norm: bool = True  # conditional BatchNorm: each word its own scale and shift in every generator layer
+    spectral_norm: bool = True  # the critic's layers spectrally normalised (SNGAN)
     griffin_lim: int = 16  # phase-retrieval iterations when sampling
     ema: float = 0.99
-    lr_g: float = 2e-4
-    lr: float = 2e-4  # critic
+    standing: int = 8  # batches of 64 that re-measure the averaged generator's BatchNorm statistics (0: live ones)
+    lr_g: float = 8e-4
+    lr: float = 8e-4  # critic
     beta1: float = 0.5
     beta2: float = 0.9
     batch_size: int = 32
@@ -71,38 +83,62 @@ class SpecGANConfig:
     early_stop: int = 0  # adversarial losses do not converge; the trainer keeps the best-FD checkpoint
 
 
+class WordNorm(nn.BatchNorm1d):
+    """BatchNorm whose scale and shift depend on the word (conditional BatchNorm, de Vries et al. 2017):
+    the word shapes every layer of the generator, not only its input. Without words, plain BatchNorm."""
+
+    def __init__(self, width: int, classes: int) -> None:
+        super().__init__(width, affine=not classes)
+        self.scale = self.shift = None
+        if classes:
+            self.scale, self.shift = nn.Embedding(classes, width), nn.Embedding(classes, width)
+            nn.init.ones_(self.scale.weight)
+            nn.init.zeros_(self.shift.weight)
+
+    def forward(self, h: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        h = super().forward(h)
+        if self.scale is None:
+            return h
+        return h * self.scale(labels)[:, :, None] + self.shift(labels)[:, :, None]
+
+
 class CropGenerator(nn.Module):
     """z ``[B, latent]`` → normalised log-power crop ``[B, 129, window]`` in (−1, 1)."""
 
-    def __init__(self, latent: int, width: int, window: int, classes: int = 0) -> None:
+    def __init__(self, latent: int, width: int, window: int, classes: int = 0, word_norm: bool = False) -> None:
         super().__init__()
         self.embed = nn.Embedding(classes, latent) if classes else None  # a word's offset to z
         self.width, self.start = width, window // 16
         self.dense = nn.Linear(latent, width * self.start)
-        self.body = nn.Sequential(
-            nn.BatchNorm1d(width), nn.ReLU(),
-            nn.ConvTranspose1d(width, width, 8, 4, padding=2), nn.BatchNorm1d(width), nn.ReLU(),  # length × 4
-            nn.ConvTranspose1d(width, width, 8, 4, padding=2), nn.BatchNorm1d(width), nn.ReLU(),  # × 4 again
-            nn.Conv1d(width, BINS, 5, padding=2), nn.Tanh())
+        words = classes if word_norm else 0
+        self.body = nn.ModuleList([  # the indices are the saved weights' names: keep them
+            WordNorm(width, words), nn.ReLU(),
+            nn.ConvTranspose1d(width, width, 8, 4, padding=2), WordNorm(width, words), nn.ReLU(),  # length × 4
+            nn.ConvTranspose1d(width, width, 8, 4, padding=2), WordNorm(width, words), nn.ReLU(),  # × 4 again
+            nn.Conv1d(width, BINS, 5, padding=2), nn.Tanh()])
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None:
             z = z + self.embed(labels)
-        return self.body(self.dense(z).view(len(z), self.width, self.start))
+        h = self.dense(z).view(len(z), self.width, self.start)
+        for layer in self.body:
+            h = layer(h, labels) if isinstance(layer, WordNorm) else layer(h)
+        return h
 
 
 class CropCritic(nn.Module):
     """crop ``[B, 129, window]`` → realness score ``[B]`` through 2D convolutions over (frequency, time)."""
 
-    def __init__(self, width: int, window: int, classes: int = 0) -> None:
+    def __init__(self, width: int, window: int, classes: int = 0, spectral_norm: bool = False) -> None:
         super().__init__()
+        wrap = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda m: m)
         chans = [1, width // 4, width // 2, width, 2 * width]
         layers: list[nn.Module] = []
         for i in range(4):
-            layers += [nn.Conv2d(chans[i], chans[i + 1], 4, 2, 1), nn.LeakyReLU(0.2)]
+            layers += [wrap(nn.Conv2d(chans[i], chans[i + 1], 4, 2, 1)), nn.LeakyReLU(0.2)]
         self.body = nn.Sequential(*layers)
         features = 2 * width * (BINS // 16) * (window // 16)  # 129 → 64 → 32 → 16 → 8 bins
-        self.head = nn.Linear(features, 1)
+        self.head = wrap(nn.Linear(features, 1))
         self.embed = nn.Embedding(classes, features) if classes else None
         if self.embed is not None:
             nn.init.normal_(self.embed.weight, std=0.02)  # starts as the unconditional critic
@@ -116,6 +152,8 @@ class CropCritic(nn.Module):
 class SpecGAN(nn.Module):
     family = "specgan"
     Config = SpecGANConfig
+    #: what runs saved before these settings existed were trained and sampled with
+    before_settings = {"word_norm": False, "spectral_norm": False, "standing": 0}
 
     def __init__(self, config: SpecGANConfig, shape: tuple[int, int], levels: int) -> None:
         super().__init__()
@@ -125,17 +163,18 @@ class SpecGAN(nn.Module):
         if config.window < 16 or config.window % 16 or config.window > frames:
             raise GenlabError(f"SpecGAN's window must be a multiple of 16 frames and at most the clip's {frames} "
                               f"frames; got {config.window}")
-        if min(config.latent, config.g_width, config.d_width) < 1 or config.d_width % 4 or config.griffin_lim < 0:
-            raise GenlabError("SpecGAN needs latent, g_width ≥ 1, d_width a positive multiple of 4 and "
-                              "griffin_lim ≥ 0")
+        if (min(config.latent, config.g_width, config.d_width) < 1 or config.d_width % 4 or config.griffin_lim < 0
+                or config.standing < 0):
+            raise GenlabError("SpecGAN needs latent, g_width ≥ 1, d_width a positive multiple of 4, and "
+                              "griffin_lim, standing ≥ 0")
         if config.conditional and config.classes < 2:
             raise GenlabError("a conditional SpecGAN needs clips of at least two words (sub-folders of --data, or "
                               "builtin:spoken-digits); add --set conditional=false for unlabelled clips")
         self.config, self.shape, self.levels = config, tuple(shape), levels
         self.length, self.frames = shape[1], frames
         classes = config.classes if config.conditional else 0
-        self.generator = CropGenerator(config.latent, config.g_width, config.window, classes)
-        self.critic = CropCritic(config.d_width, config.window, classes)
+        self.generator = CropGenerator(config.latent, config.g_width, config.window, classes, config.word_norm)
+        self.critic = CropCritic(config.d_width, config.window, classes, config.spectral_norm)
         self.ema = EMA(self.generator, config.ema)
         # measured on the first training batch, then saved with the weights
         self.register_buffer("mean", torch.full((BINS, 1), -10.0))
@@ -217,17 +256,22 @@ class SpecGAN(nn.Module):
         real = self.crops(x)
         with torch.no_grad():
             fake = self.generator(torch.randn((b, self.config.latent), device=x.device), labels)
-        d_real = self.critic(self.augment(real), labels)
-        d_fake = self.critic(self.augment(fake), labels)
+        both = torch.cat([self.augment(real), self.augment(fake)])  # one critic pass: larger, faster convolutions
+        scores = self.critic(both, None if labels is None else torch.cat([labels, labels]))
+        d_real, d_fake = scores[:b], scores[b:]
         d_loss = torch.relu(1 - d_real).mean() + torch.relu(1 + d_fake).mean()
         optimizers["d"].zero_grad(set_to_none=True)
         d_loss.backward()
         optimizers["d"].step()
         words = training_words(self.config, b, x.device)
         fake = self.generator(torch.randn((b, self.config.latent), device=x.device), words)
-        g_loss = -self.critic(self.augment(fake), words).mean()
-        optimizers["g"].zero_grad(set_to_none=True)
-        g_loss.backward()
+        self.critic.requires_grad_(False)  # the generator's update needs no gradients for the critic's weights
+        try:
+            g_loss = -self.critic(self.augment(fake), words).mean()
+            optimizers["g"].zero_grad(set_to_none=True)
+            g_loss.backward()
+        finally:
+            self.critic.requires_grad_(True)
         optimizers["g"].step()
         self.ema.update(self.generator)
         return {"g_loss": g_loss.item(), "d_loss": d_loss.item(), "d_real": d_real.mean().item(),
@@ -247,6 +291,16 @@ class SpecGAN(nn.Module):
         index = starts[:, None] + torch.arange(self.config.window, device=crops.device)
         return canvas.scatter(2, index[:, None, :].expand(-1, BINS, -1), crops)
 
+    def _feed(self, net: nn.Module) -> None:
+        """``standing`` batches of 64 fresh crops (the words in turn), from a fixed seed: the same weights
+        always get the same statistics."""
+        gen = sampling_generator(0)
+        device = self.ema.updates.device
+        for _ in range(self.config.standing):
+            z = torch.randn((64, self.config.latent), generator=gen).to(device)
+            words = sample_words(self.config, 64, None, "SpecGAN")
+            net(z, None if words is None else words.to(device))
+
     @torch.no_grad()
     def sample(self, n: int, seed: int = 0, labels: torch.Tensor | None = None) -> torch.Tensor:
         """``n`` clips ``[n, 1, T]`` in [−1, 1]; the same clips for the same seed and weights.
@@ -258,9 +312,10 @@ class SpecGAN(nn.Module):
         z = torch.randn((n, self.config.latent), generator=gen)
         labels = sample_words(self.config, n, labels, "SpecGAN")
         device = self.ema.updates.device
+        net = self.ema.standing(self._feed) if self.config.standing else self.ema.net
         out = []
         for i in range(0, n, 128):
             words = None if labels is None else labels[i:i + 128].to(device)
-            crops = self.ema.net(z[i:i + 128].to(device), words)
+            crops = net(z[i:i + 128].to(device), words)
             out.append(self.to_sound(self.place(crops, gen), gen).cpu())
         return torch.cat(out)

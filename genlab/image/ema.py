@@ -8,6 +8,7 @@ so it is saved and loaded with the model's own weights.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -32,3 +33,19 @@ class EMA(nn.Module):
             shadow.lerp_(live, 1 - d)
         for shadow, live in zip(self.net.buffers(), net.buffers()):
             shadow.copy_(live)  # e.g. BatchNorm statistics: take the current ones
+
+    @torch.no_grad()
+    def standing(self, feed: Callable[[nn.Module], None]) -> nn.Module:
+        """A copy of the average whose BatchNorm statistics are its own ("standing statistics", Brock et al.
+        2019): ``feed(net)`` runs the copy on inputs in training mode and each BatchNorm layer keeps the
+        plain mean over those batches. ``update`` takes the live network's statistics, which belong to
+        the live weights, not to their average; re-measured, the average draws cleaner samples. The
+        copy is in eval mode; the average itself is not changed."""
+        net = copy.deepcopy(self.net)
+        norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        for norm in norms:
+            norm.reset_running_stats()
+            norm.momentum = None  # a cumulative mean over the batches fed
+        net.train()
+        feed(net)
+        return net.eval()

@@ -66,6 +66,7 @@ RULES: list[tuple[str, Range]] = [
     ("phase_shuffle", NONNEGATIVE),
     ("classes", NONNEGATIVE),
     ("object_steps", NONNEGATIVE),
+    ("standing", NONNEGATIVE),
 ]
 
 

@@ -111,6 +111,7 @@ def test_a_few_steps_train_and_samples_have_the_right_shape_range_and_seed():
 @pytest.mark.parametrize("settings, message", [
     ({"window": 24}, "multiple of 16"), ({"window": 80}, "at most the clip"), ({"d_width": 6}, "multiple of 4"),
     ({"conditional": True}, "at least two words"), ({"griffin_lim": -1}, "griffin_lim"),
+    ({"standing": -2}, "standing ≥ 0"),
 ])
 def test_bad_settings_are_refused(settings, message):
     with pytest.raises(GenlabError, match=message):
@@ -148,3 +149,70 @@ def test_unlabelled_clips_need_conditional_false(tmp_path):
             ImageTrainConfig(seed=0, quiet=True, pictures=False), kind=AUDIO)
     assert train(tmp_path / "b", ImageTrainConfig(seed=0, quiet=True, pictures=False, max_steps=2),
                  kind=AUDIO).steps == 2
+
+
+def test_word_norm_gives_each_word_its_own_scale_and_shift_in_every_layer():
+    from genlab.audio.specgan import WordNorm
+
+    m = model(conditional=True, classes=3)
+    norms = [layer for layer in m.generator.body if isinstance(layer, WordNorm)]
+    assert len(norms) == 3 and all(n.scale is not None and n.weight is None for n in norms)
+    m.generator.eval()
+    z = torch.randn(4, 8)
+    words = torch.tensor([0, 1, 2, 1])
+    before = m.generator(z, words)
+    with torch.no_grad():
+        norms[1].shift.weight[1] += 1.0  # only word 1 changes
+    after = m.generator(z, words)
+    changed = (after - before).abs().flatten(1).amax(1) > 1e-6
+    assert changed.tolist() == [False, True, False, True]
+    plain = model(conditional=True, classes=3, word_norm=False)
+    assert all(layer.scale is None and layer.weight is not None
+               for layer in plain.generator.body if isinstance(layer, WordNorm))
+
+
+def test_the_critic_is_spectrally_normalised_or_not_as_set():
+    m = model(d_width=8)
+    m.critic.train()
+    for _ in range(30):  # power iteration: one step per training forward
+        m.critic(torch.randn(2, BINS, 16))
+    layers = [layer for layer in m.critic.body if isinstance(layer, torch.nn.Conv2d)] + [m.critic.head]
+    sigmas = [float(torch.linalg.matrix_norm(layer.weight.detach().flatten(1), 2)) for layer in layers]
+    assert all(abs(s - 1) < 0.05 for s in sigmas), sigmas
+    free = model(d_width=8, spectral_norm=False)
+    assert not hasattr(free.critic.head, "parametrizations")
+
+
+def test_samples_use_standing_statistics_measured_for_the_averaged_weights():
+    m = model()
+    opts = m.configure_optimizers()
+    x = torch.stack([tone(300 * i) for i in range(1, 9)])[:, None]
+    for _ in range(3):
+        m.training_step(x, opts)
+    live_mean = m.ema.net.body[0].running_mean.clone()
+    standing = m.ema.standing(m._feed)
+    assert not standing.training and standing is not m.ema.net
+    assert torch.equal(m.ema.net.body[0].running_mean, live_mean)  # the average itself is untouched
+    assert not torch.allclose(standing.body[0].running_mean, live_mean)
+    assert torch.equal(standing.body[0].running_mean, m.ema.standing(m._feed).body[0].running_mean)
+    clips = m.sample(3, seed=1)
+    assert torch.equal(clips, m.sample(3, seed=1))
+    m.config.standing = 0
+    assert not torch.equal(clips, m.sample(3, seed=1))  # the live statistics draw other clips
+
+
+def test_a_run_saved_before_word_norm_spectral_norm_and_standing_loads_as_it_was_trained(tmp_path, tones):
+    import json
+
+    cfg = ImageTrainConfig(seed=0, quiet=True, pictures=False, max_steps=2)
+    new_run(tmp_path, "specgan", tones, {**TINY, "word_norm": False, "spectral_norm": False, "standing": 0},
+            cfg, kind=AUDIO)
+    train(tmp_path, cfg, kind=AUDIO)
+    before, _, _ = load_run(tmp_path, kind=AUDIO)
+    config = json.loads((tmp_path / "config.json").read_text())
+    for key in ("word_norm", "spectral_norm", "standing"):  # what an older genlab wrote lacks these
+        del config["model"][key]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    after, _, _ = load_run(tmp_path, kind=AUDIO)
+    assert (after.config.word_norm, after.config.spectral_norm, after.config.standing) == (False, False, 0)
+    assert torch.equal(before.sample(2, seed=1), after.sample(2, seed=1))
