@@ -19,6 +19,20 @@ ESPEAK_MISSING = ("espeak-ng is not installed and could not be installed here (`
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason=ESPEAK_MISSING)
 
 
+def check_trains_and_samples(model, x: torch.Tensor, n: int) -> None:
+    """Two training steps on clips ``x`` give finite losses and move the generator; ``n`` samples are mono
+    8,000-sample clips in [−1, 1], the same for the same seed and not for another."""
+    opts = model.configure_optimizers()
+    before = [p.clone() for p in model.generator.parameters()]
+    for _ in range(2):
+        values = model.training_step(x, opts)
+        assert all(np.isfinite(v) for v in values.values())
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.generator.parameters()))
+    clips = model.sample(n, seed=1)
+    assert clips.shape == (n, 1, 8000) and clips.min() >= -1 and clips.max() <= 1
+    assert torch.equal(clips, model.sample(n, seed=1)) and not torch.equal(clips, model.sample(n, seed=2))
+
+
 @pytest.fixture(scope="package", autouse=True)
 def _one_thread():
     before = torch.get_num_threads()

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -9,6 +8,8 @@ from genlab.audio.specgan import BINS, SpecGAN, SpecGANConfig
 from genlab.errors import GenlabError
 from genlab.image.run import load_run
 from genlab.image.trainer import ImageTrainConfig, new_run, train
+
+from .conftest import check_trains_and_samples
 
 #: the smallest SpecGAN that still runs every layer
 TINY = {"latent": 8, "g_width": 4, "d_width": 4, "window": 16, "batch_size": 8, "eval_interval": 3,
@@ -94,16 +95,7 @@ def test_griffin_lim_finds_a_phase_that_fits_the_magnitude():
 
 def test_a_few_steps_train_and_samples_have_the_right_shape_range_and_seed():
     m = model()
-    opts = m.configure_optimizers()
-    before = [p.clone() for p in m.generator.parameters()]
-    x = torch.stack([tone(300 * i) for i in range(1, 9)])[:, None]
-    for _ in range(2):
-        values = m.training_step(x, opts)
-        assert all(np.isfinite(v) for v in values.values())
-    assert any(not torch.equal(a, b) for a, b in zip(before, m.generator.parameters()))
-    clips = m.sample(3, seed=1)
-    assert clips.shape == (3, 1, 8000) and clips.min() >= -1 and clips.max() <= 1
-    assert torch.equal(clips, m.sample(3, seed=1)) and not torch.equal(clips, m.sample(3, seed=2))
+    check_trains_and_samples(m, torch.stack([tone(300 * i) for i in range(1, 9)])[:, None], 3)
     with pytest.raises(GenlabError, match="unconditional"):
         m.sample(2, labels=torch.tensor([0, 1]))
 

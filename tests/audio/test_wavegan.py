@@ -11,7 +11,7 @@ from genlab.errors import GenlabError
 from genlab.image.run import load_run
 from genlab.image.trainer import ImageTrainConfig, new_run, train
 
-from .conftest import TINY
+from .conftest import TINY, check_trains_and_samples
 
 
 def test_generator_makes_4x_longer_signals_per_layer_and_the_model_crops_to_the_clip():
@@ -38,16 +38,7 @@ def test_phase_shuffle_shifts_each_example_by_at_most_n_with_reflection():
 def test_a_few_steps_train_and_samples_have_the_right_shape_and_range(loss):
     torch.manual_seed(0)
     model = WaveGAN(WaveGANConfig(**{**TINY, "loss": loss}), (1, 8000), 65536)
-    opts = model.configure_optimizers()
-    before = [p.clone() for p in model.generator.parameters()]
-    x = torch.rand(4, 1, 8000) * 2 - 1
-    for _ in range(2):
-        values = model.training_step(x, opts)
-        assert all(np.isfinite(v) for v in values.values())
-    assert any(not torch.equal(a, b) for a, b in zip(before, model.generator.parameters()))
-    clips = model.sample(5, seed=1)
-    assert clips.shape == (5, 1, 8000) and clips.min() >= -1 and clips.max() <= 1
-    assert torch.equal(clips, model.sample(5, seed=1)) and not torch.equal(clips, model.sample(5, seed=2))
+    check_trains_and_samples(model, torch.rand(4, 1, 8000) * 2 - 1, 5)
 
 
 def test_save_and_reload_give_identical_samples(tmp_path, tones):
