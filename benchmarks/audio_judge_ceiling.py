@@ -12,6 +12,9 @@ score above it with this judge:
 
 - linear STFT magnitude with random phase, and the same after 8 and 32 Griffin-Lim iterations;
 - the judge's own 40-band log-mel energies spread back to linear bins, with random phase;
+- SpecGAN's own description (``genlab/audio/specgan.py``): the clip's per-bin normalised log power
+  clipped at ±3 or ±4 spreads, whole or cut to the 32- or 48-frame crop around its energy centroid
+  and put back at its own start on the noise floor, then 16 Griffin-Lim iterations (its sampling);
 - harmonics at the clip's own pitch (an autocorrelation pitch track) with their true amplitudes, or
   with the mel-smoothed envelope, or with the mel-smoothed envelope at one fixed pitch, plus noise
   shaped by the clip's spectrum where the track finds no voice.
@@ -34,6 +37,7 @@ from genlab.audio import spectrogram
 from genlab.audio.classifier import load_or_train
 from genlab.audio.data import load_data
 from genlab.audio.metrics import inception_score
+from genlab.audio.specgan import BINS, SpecGAN, SpecGANConfig
 from genlab.audio.spectrogram import HOP, N_FFT, istft, mel_filters, stft
 
 F0_RANGE = (60.0, 400.0)  # Hz searched by the pitch track
@@ -88,6 +92,22 @@ def harmonic(envelope: torch.Tensor, f0: torch.Tensor, voiced: torch.Tensor, sam
     return tone + istft(shaped, length)
 
 
+def specgan_rebuilt(train: torch.Tensor, clips: torch.Tensor, window: int, spread_clip: float,
+                    whole: bool = False) -> torch.Tensor:
+    """``clips [N, T]`` through SpecGAN's spectra (statistics measured on 32 training clips, as its first
+    batch would), whole or as a ``window``-frame crop placed back at its own start, and its Griffin-Lim."""
+    config = SpecGANConfig(conditional=False, window=window, spread_clip=spread_clip)
+    model = SpecGAN(config, (1, clips.shape[1]), 0).eval()
+    model.crops(train[:32, None])  # measures the per-bin statistics and the noise floor
+    power = model.log_power(clips[:, None])
+    normal = model.normalise(power)
+    if not whole:
+        index = (model.word_starts(power)[:, None] + torch.arange(window))[:, None, :].expand(-1, BINS, -1)
+        canvas = model.floor[None, :, None].expand(len(clips), BINS, model.frames).clone()
+        normal = canvas.scatter(2, index, torch.gather(normal, 2, index))
+    return model.to_sound(normal, torch.Generator().manual_seed(0))[:, 0]
+
+
 def _chunked(fn, *tensors: torch.Tensor, size: int = 32) -> torch.Tensor:
     return torch.cat([fn(*(t[i:i + size] for t in tensors)) for i in range(0, len(tensors[0]), size)])
 
@@ -103,6 +123,7 @@ def main() -> int:
     data = load_data("builtin:spoken-digits", data_dir=args.data_dir, seed=args.seed, quiet=False)
     judge = load_or_train(None, data, quiet=False)
     clips = data.tensor("test")[:, 0]  # (N, T)
+    train = data.tensor("train")[:, 0]
     n, length, rate = len(clips), clips.shape[1], data.sample_rate
     magnitude = stft(clips).abs()
     f0, voiced = pitch_track(clips, rate, magnitude.shape[-1])
@@ -114,6 +135,11 @@ def main() -> int:
         "linear magnitude, Griffin-Lim 8": lambda: random_phase(magnitude, length, 8),
         "linear magnitude, Griffin-Lim 32": lambda: random_phase(magnitude, length, 32),
         "40-band mel envelope, random phase": lambda: random_phase(smooth, length),
+        "SpecGAN spectra ±3 spreads, whole clip": lambda: specgan_rebuilt(train, clips, 48, 3.0, whole=True),
+        "SpecGAN spectra ±4 spreads, whole clip": lambda: specgan_rebuilt(train, clips, 48, 4.0, whole=True),
+        "SpecGAN ±3, 32-frame crop (the old default)": lambda: specgan_rebuilt(train, clips, 32, 3.0),
+        "SpecGAN ±3, 48-frame crop": lambda: specgan_rebuilt(train, clips, 48, 3.0),
+        "SpecGAN ±4, 48-frame crop (the default)": lambda: specgan_rebuilt(train, clips, 48, 4.0),
         "harmonics at the clip's pitch, true amplitudes": lambda: _chunked(
             lambda m, f, v: harmonic(m, f, v, rate, length), magnitude, f0, voiced),
         "harmonics at the clip's pitch, mel envelope": lambda: _chunked(

@@ -67,6 +67,7 @@ RULES: list[tuple[str, Range]] = [
     ("classes", NONNEGATIVE),
     ("object_steps", NONNEGATIVE),
     ("standing", NONNEGATIVE),
+    ("spread_clip", POSITIVE),  # SpecGAN divides by it
 ]
 
 

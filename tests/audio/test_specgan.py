@@ -54,6 +54,14 @@ def test_the_statistics_are_measured_once_on_the_first_batch_and_saved():
     assert {"mean", "spread", "floor", "measured", "starts"} <= set(m.state_dict())
 
 
+def test_spectra_are_clipped_at_spread_clip_spreads_of_their_bin():
+    loud = torch.tensor([[2.0, 3.5, 5.0]])[None]  # spreads above the bin's mean
+    kept = model().normalise(model().mean + loud * model().spread)  # default: ±4 spreads
+    assert torch.allclose(kept, torch.tensor([[[0.5, 0.875, 1.0]]]))
+    old = model(spread_clip=3.0).normalise(model().mean + loud * model().spread)
+    assert torch.allclose(old, torch.tensor([[[2 / 3, 1.0, 1.0]]]))
+
+
 def test_augment_shifts_and_masks_to_the_floor_and_can_be_switched_off():
     m = model()
     m.floor.fill_(-0.5)
@@ -103,7 +111,7 @@ def test_a_few_steps_train_and_samples_have_the_right_shape_range_and_seed():
 @pytest.mark.parametrize("settings, message", [
     ({"window": 24}, "multiple of 16"), ({"window": 80}, "at most the clip"), ({"d_width": 6}, "multiple of 4"),
     ({"conditional": True}, "at least two words"), ({"griffin_lim": -1}, "griffin_lim"),
-    ({"standing": -2}, "standing ≥ 0"),
+    ({"standing": -2}, "standing ≥ 0"), ({"spread_clip": 0.0}, "spread_clip > 0"),
 ])
 def test_bad_settings_are_refused(settings, message):
     with pytest.raises(GenlabError, match=message):
@@ -193,18 +201,19 @@ def test_samples_use_standing_statistics_measured_for_the_averaged_weights():
     assert not torch.equal(clips, m.sample(3, seed=1))  # the live statistics draw other clips
 
 
-def test_a_run_saved_before_word_norm_spectral_norm_and_standing_loads_as_it_was_trained(tmp_path, tones):
+def test_a_run_saved_before_word_norm_spectral_norm_standing_and_spread_clip_loads_as_it_was_trained(
+        tmp_path, tones):
     import json
 
     cfg = ImageTrainConfig(seed=0, quiet=True, pictures=False, max_steps=2)
-    new_run(tmp_path, "specgan", tones, {**TINY, "word_norm": False, "spectral_norm": False, "standing": 0},
-            cfg, kind=AUDIO)
+    old = {"word_norm": False, "spectral_norm": False, "standing": 0, "spread_clip": 3.0}
+    new_run(tmp_path, "specgan", tones, {**TINY, **old}, cfg, kind=AUDIO)
     train(tmp_path, cfg, kind=AUDIO)
     before, _, _ = load_run(tmp_path, kind=AUDIO)
     config = json.loads((tmp_path / "config.json").read_text())
-    for key in ("word_norm", "spectral_norm", "standing"):  # what an older genlab wrote lacks these
+    for key in old:  # what an older genlab wrote lacks these
         del config["model"][key]
     (tmp_path / "config.json").write_text(json.dumps(config))
     after, _, _ = load_run(tmp_path, kind=AUDIO)
-    assert (after.config.word_norm, after.config.spectral_norm, after.config.standing) == (False, False, 0)
+    assert {key: getattr(after.config, key) for key in old} == old
     assert torch.equal(before.sample(2, seed=1), after.sample(2, seed=1))
