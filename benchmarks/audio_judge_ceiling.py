@@ -37,7 +37,7 @@ from genlab.audio import spectrogram
 from genlab.audio.classifier import load_or_train
 from genlab.audio.data import load_data
 from genlab.audio.metrics import inception_score
-from genlab.audio.specgan import BINS, SpecGAN, SpecGANConfig
+from genlab.audio.specgan import SpecGAN, SpecGANConfig
 from genlab.audio.spectrogram import HOP, N_FFT, istft, mel_filters, stft
 
 F0_RANGE = (60.0, 400.0)  # Hz searched by the pitch track
@@ -100,11 +100,10 @@ def specgan_rebuilt(train: torch.Tensor, clips: torch.Tensor, window: int, sprea
     model = SpecGAN(config, (1, clips.shape[1]), 0).eval()
     model.crops(train[:32, None])  # measures the per-bin statistics and the noise floor
     power = model.log_power(clips[:, None])
-    normal = model.normalise(power)
-    if not whole:
-        index = (model.word_starts(power)[:, None] + torch.arange(window))[:, None, :].expand(-1, BINS, -1)
-        canvas = model.floor[None, :, None].expand(len(clips), BINS, model.frames).clone()
-        normal = canvas.scatter(2, index, torch.gather(normal, 2, index))
+    if whole:
+        normal = model.normalise(power)
+    else:  # a perfect generator's crops, each put back where its word was said
+        normal = model.put(model.crops(clips[:, None]), model.word_starts(power))
     return model.to_sound(normal, torch.Generator().manual_seed(0))[:, 0]
 
 

@@ -300,6 +300,10 @@ class SpecGAN(nn.Module):
         """Each crop on the noise floor at a start drawn from the real words' starts: ``[B, 129, frames]``."""
         counts = self.starts if float(self.starts.sum()) > 0 else torch.ones_like(self.starts)
         starts = torch.multinomial(counts.cpu().float(), len(crops), replacement=True, generator=gen).to(crops.device)
+        return self.put(crops, starts)
+
+    def put(self, crops: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
+        """Each crop on the noise floor from frame ``starts[i]`` on: ``[B, 129, frames]``."""
         canvas = self.floor[None, :, None].expand(len(crops), BINS, self.frames).clone()
         index = starts[:, None] + torch.arange(self.config.window, device=crops.device)
         return canvas.scatter(2, index[:, None, :].expand(-1, BINS, -1), crops)

@@ -56,9 +56,11 @@ def test_the_statistics_are_measured_once_on_the_first_batch_and_saved():
 
 def test_spectra_are_clipped_at_spread_clip_spreads_of_their_bin():
     loud = torch.tensor([[2.0, 3.5, 5.0]])[None]  # spreads above the bin's mean
-    kept = model().normalise(model().mean + loud * model().spread)  # default: ±4 spreads
+    m, old_clip = model(), model(spread_clip=3.0)
+    power = m.mean + loud * m.spread
+    kept = m.normalise(power)  # default: ±4 spreads
     assert torch.allclose(kept, torch.tensor([[[0.5, 0.875, 1.0]]]))
-    old = model(spread_clip=3.0).normalise(model().mean + loud * model().spread)
+    old = old_clip.normalise(power)
     assert torch.allclose(old, torch.tensor([[[2 / 3, 1.0, 1.0]]]))
 
 
@@ -84,6 +86,9 @@ def test_placed_crops_sit_on_the_floor_at_a_start_the_real_clips_used():
     assert placed.shape == (2, BINS, 63)
     assert torch.all(placed[:, :, 5:21] == 0.25)
     assert torch.all(placed[:, :, :5] == -0.7) and torch.all(placed[:, :, 21:] == -0.7)
+    put = m.put(crops, torch.tensor([0, 40]))  # starts given, not drawn
+    assert torch.all(put[0, :, :16] == 0.25) and torch.all(put[0, :, 16:] == -0.7)
+    assert torch.all(put[1, :, 40:56] == 0.25) and torch.all(put[1, :, :40] == -0.7)
 
 
 def test_griffin_lim_finds_a_phase_that_fits_the_magnitude():
