@@ -18,6 +18,8 @@ import sys
 from genlab.cli.args import add_device, duration, nonneg_float, nonneg_int, positive_int, probability
 
 MODELS = ("autoencoder", "vae", "gan", "flow", "diffusion")
+#: how a --set value of each field type is named in an error
+_KIND = {bool: "true or false", int: "an integer", float: "a number", str: "text"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -132,7 +134,7 @@ def parse_settings(config_cls: type, items: list[str]) -> dict:
             else:
                 value = text
         except ValueError:
-            raise GenlabError(f"--set {item!r}: {name} must be a {type(default).__name__}") from None
+            raise GenlabError(f"--set {item!r}: {name} must be {_KIND[type(default)]}") from None
         out[name] = value
     return out
 

@@ -67,6 +67,7 @@ RULES: list[tuple[str, Range]] = [
     ("classes", NONNEGATIVE),
     ("object_steps", NONNEGATIVE),
     ("standing", NONNEGATIVE),
+    ("griffin_lim", NONNEGATIVE),  # 0: the random starting phase alone (SpecGAN)
     ("spread_clip", POSITIVE),  # SpecGAN divides by it
 ]
 

@@ -48,6 +48,7 @@ def test_every_default_is_in_range(family):
     ("wavegan", "ema", 2.0, "in [0, 1)"),
     ("wavegan", "beta2", 1.0, "in [0, 1)"),
     ("vgan", "mask_l1", -0.1, "finite number ≥ 0"),
+    ("specgan", "griffin_lim", -1, "integer ≥ 0"),
 ])
 def test_out_of_range_values_name_the_field_and_its_range(family, name, value, allowed):
     with pytest.raises(GenlabError) as info:
@@ -62,6 +63,7 @@ def test_zero_stays_allowed_where_it_means_off():
     check_settings(_config("wavegan"), {"spectral": 0.0, "phase_shuffle": 0, "gp_weight": 0.0}, "wavegan")
     check_settings(_config("flow"), {"clip": 0.0, "weight_decay": 0.0, "dropout": 0.0}, "flow")
     check_settings(_config("vae"), {"kl_warmup": 0}, "vae")
+    check_settings(_config("specgan"), {"griffin_lim": 0, "standing": 0}, "specgan")  # 0: the random phase alone
 
 
 @pytest.mark.parametrize(("settings", "message"), [({"lr": math.nan}, "vae setting lr=nan"),

@@ -45,7 +45,7 @@ def test_eval_prints_fid_consistency_and_motion(trained_run):
     (["train", "{tmp}/r", "--model", "vgan", "--data", "{tmp}/missing"], "not found"),
     (["train", "{tmp}/r", "--model", "vgan", "--clips", "many"], "positive integer"),
     (["train", "{tmp}/r", "--model", "vgan", "--clips", "3"], "at least 10 clips"),
-    (["train", "{tmp}/r", "--model", "vgan", "--set", "g_width=wide"], "must be a int"),
+    (["train", "{tmp}/r", "--model", "vgan", "--set", "g_width=wide"], "must be an integer"),
     (["train", "{tmp}/r", "--model", "vgan", "--set", "lr=nan"], "vgan setting lr=nan is out of range"),
     (["train", "{tmp}/r", "--model", "vgan", "--set", "beta1=5"], "beta1 must be a finite number in [0, 1)"),
     (["train", "{tmp}/r", "--model", "vgan", "--set", "mask_l1=-1"], "mask_l1 must be a finite number ≥ 0"),
