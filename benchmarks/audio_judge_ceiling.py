@@ -94,8 +94,9 @@ def harmonic(envelope: torch.Tensor, f0: torch.Tensor, voiced: torch.Tensor, sam
 
 def specgan_rebuilt(train: torch.Tensor, clips: torch.Tensor, window: int, spread_clip: float,
                     whole: bool = False) -> torch.Tensor:
-    """``clips [N, T]`` through SpecGAN's spectra (statistics measured on the first 32 training clips, as its
-    first batch measures them), whole or as a ``window``-frame crop put back at its own start, then Griffin-Lim."""
+    """``clips [N, T]`` through SpecGAN's spectra, whole or as a ``window``-frame crop put back at its own start,
+    then Griffin-Lim. The statistics come from the first 32 training clips: SpecGAN's first batch when these
+    rows were measured (its batches are 16 clips since, so a run's own statistics are a little noisier)."""
     config = SpecGANConfig(conditional=False, window=window, spread_clip=spread_clip)
     model = SpecGAN(config, (1, clips.shape[1]), 0).eval()
     model.crops(train[:32, None])  # measures the per-bin statistics and the noise floor

@@ -34,9 +34,9 @@ give the same tokens alone and inside a batch of 8 on its test models (GPT, LSTM
 
 With ``--quantize int8`` the scores themselves depend on the batch: PyTorch's dynamic int8 products
 quantize each call's whole input with one scale and zero point, so a row's activations are rounded on
-a grid set by the range of all the rows stepped with it. Its tokens usually, not always, match the row alone
-(on the 6-layer, 384-wide benchmark GPT, 15 of 16 greedy 64-token requests did). Serve in float32 where
-a request must decode the same whichever batch it lands in.
+a grid set by the range of all the rows stepped with it. Its tokens usually, not always, match the row
+alone (on the 6-layer, 384-wide benchmark GPT, 15 of 16 greedy 64-token requests did). Serve in float32
+where a request must decode the same whichever batch it lands in.
 """
 
 from __future__ import annotations
