@@ -39,10 +39,15 @@ def quantize_int8(model: nn.Module) -> nn.Module:
         raise GenlabError(f"--quantize int8 uses PyTorch's CPU int8 kernels, but the model is on "
                           f"{'/'.join(sorted(devices))}; use --device cpu, or drop --quantize on a GPU")
     _choose_engine()
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+    try:  # announced for removal (its successor is the torchao package), still shipped by torch 2.13
+        from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
+    except ImportError as e:
+        raise GenlabError(f"--quantize int8 needs torch.ao.quantization's dynamic int8, which PyTorch "
+                          f"{torch.__version__} no longer has ({e}); install torch 2.13 (pip install "
+                          "torch==2.13.0) or drop --quantize") from None
 
     spec = {kind: per_channel_dynamic_qconfig for kind in kinds if kind is nn.Linear}
-    spec.update({kind: torch.ao.quantization.default_dynamic_qconfig for kind in kinds if kind is not nn.Linear})
+    spec.update({kind: default_dynamic_qconfig for kind in kinds if kind is not nn.Linear})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao.quantization announces its move to torchao
         quantized = quantize_dynamic(model.eval(), spec, dtype=torch.qint8, inplace=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -98,6 +100,13 @@ def test_a_model_off_the_cpu_is_refused_clearly():
     model = nn.Sequential(nn.Linear(4, 4)).to("meta")
     with pytest.raises(GenlabError, match="CPU int8 kernels.*meta"):
         quantize_int8(model)
+
+
+def test_a_pytorch_without_dynamic_int8_is_refused_clearly(monkeypatch):
+    """torch.ao.quantization is announced for removal: a torch without it gets one line, not a traceback."""
+    monkeypatch.setitem(sys.modules, "torch.ao.quantization", None)  # makes the import raise ImportError
+    with pytest.raises(GenlabError, match=r"no longer has .*pip install torch==2\.13\.0\) or drop --quantize"):
+        quantize_int8(nn.Sequential(nn.Linear(4, 4)))
 
 
 def small_word_run(tmp_path):
