@@ -5,7 +5,7 @@ TORCH ?= torch==2.13.0
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint install dev bench espeak-ng
+.PHONY: demo test lint install dev bench espeak-ng llama-cpp
 
 $(BIN)/genlab: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,3 +60,12 @@ bench: $(VENV)/.bench
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check genlab tests benchmarks
+
+# llama.cpp itself, to check GGUF exports against it: llama-cpp-python has no wheel here, so pip builds it
+# from its source release (only the library: no tools, examples or server; ~6 min on 2 cores, needs cmake
+# and a C++ compiler), then the GGUF parity test that `make test` skips without it runs
+LLAMA_CPP ?= llama-cpp-python==0.3.36
+llama-cpp: $(VENV)/.dev
+	CMAKE_ARGS="-DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TESTS=OFF" \
+	  CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip install -q --no-binary llama-cpp-python "$(LLAMA_CPP)"
+	$(BIN)/python -m pytest -q -rs tests/export/test_gguf_export.py

@@ -24,12 +24,16 @@ def run(args: argparse.Namespace) -> int:
         try:
             import gguf  # noqa: F401
 
-            from genlab.export.gguf import export_gguf
+            from genlab.export.gguf import export_gguf, gguf_context
         except ModuleNotFoundError as exc:
             raise GenlabError(f"--format gguf needs the gguf package ({exc.name} is missing): pip install gguf") \
                 from None
         out = export_gguf(args.run, args.out)
-        print(f"wrote {out}; run it with: llama-cli -m {out} -p 'Once upon a time' -n 64")
+        block = gguf_context(out)
+        # learned positions end at the run's --block-size: llama.cpp aborts on a position past it (measured with
+        # llama-cpp-python 0.3.36: GGML_ASSERT in get_rows), so the hint sizes the window to the model
+        print(f"wrote {out}; run it with: llama-cli -m {out} -c {block} -n {block // 2} -p 'Once upon a time' "
+              f"(the model's context is {block} tokens: keep prompt + -n within it; Ollama: PARAMETER num_ctx {block})")
         return 0
     from genlab.export.hf import export_hf
 

@@ -118,6 +118,14 @@ def export_gguf(run: str | Path, out: str | Path) -> Path:
     return out
 
 
+def gguf_context(path: str | Path) -> int:
+    """The context length (tokens) a GGUF file written here declares: llama.cpp's window for it."""
+    import gguf
+
+    field = gguf.GGUFReader(str(path)).fields[f"{ARCH}.context_length"]
+    return int(field.parts[field.data[0]][0])
+
+
 def _vocabulary(tokenizer, vocab_size: int) -> tuple[list[str], list[int], list[str]]:
     """Token strings by id (byte-level form), their llama.cpp types, and the merges as ``"a b"`` strings."""
     data = json.loads(tokenizer.hf_json)

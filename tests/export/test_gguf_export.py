@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from genlab.cli import main as genlab_main
+from genlab.export.gguf import gguf_context
 from genlab.generate import SamplingConfig, complete
 from genlab.models import load_model
 from genlab.tokenizers import SPECIAL_TOKENS
@@ -52,7 +53,7 @@ def test_the_file_is_llama_cpps_gpt2(gguf_file: Path, gpt_runs) -> None:
         assert key in reader.fields, key
     m = config["model"]
     assert _value(reader, "general.architecture") == "gpt2"
-    assert _value(reader, "gpt2.context_length") == m["block_size"]
+    assert _value(reader, "gpt2.context_length") == m["block_size"] == gguf_context(gguf_file)
     assert _value(reader, "gpt2.embedding_length") == m["n_embd"]
     assert _value(reader, "gpt2.feed_forward_length") == 4 * m["n_embd"]
     assert _value(reader, "gpt2.block_count") == m["n_layer"]
@@ -91,6 +92,15 @@ def test_the_file_is_llama_cpps_gpt2(gguf_file: Path, gpt_runs) -> None:
                                       tensor.detach().numpy())
 
 
+def test_the_command_sizes_llama_cpps_window_to_the_model(gpt_runs, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """llama.cpp aborts on a learned position past the model's context, so the printed command stays inside it."""
+    block = load_model(gpt_runs["bpe"])[2]["model"]["block_size"]
+    assert genlab_main(["export", str(gpt_runs["bpe"]), "--format", "gguf", "--out", str(tmp_path / "m.gguf")]) == 0
+    said = capsys.readouterr().out
+    assert f"-c {block} -n {block // 2} " in said and f"PARAMETER num_ctx {block}" in said
+
+
 def test_char_runs_and_folders_are_refused(gpt_runs, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert genlab_main(["export", str(gpt_runs["char"]), "--format", "gguf", "--out", str(tmp_path / "a.gguf")]) == 2
     assert "byte-level BPE" in capsys.readouterr().err
@@ -100,8 +110,8 @@ def test_char_runs_and_folders_are_refused(gpt_runs, tmp_path: Path, capsys: pyt
 
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
-                    reason="llama-cpp-python is not installed (no wheel for this platform; building llama.cpp "
-                    "from source takes longer than the suite's budget on a 2-core machine)")
+                    reason="llama-cpp-python is not installed (no wheel for this platform; `make llama-cpp` builds "
+                    "llama.cpp from source, ~5 min on 2 cores, and runs this test)")
 def test_llama_cpp_picks_genlabs_greedy_tokens_for_64_steps(gpt2_folder: Path, tmp_path: Path) -> None:
     import llama_cpp
 
