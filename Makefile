@@ -62,7 +62,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check genlab tests benchmarks
 
 # llama.cpp itself, to check GGUF exports against it: llama-cpp-python has no wheel here, so pip builds it
-# from its source release (only the library: no tools, examples or server; ~6 min on 2 cores, needs cmake
+# from its source release (only the library: no tools, examples or server; ~5 min on 2 cores, needs cmake
 # and a C++ compiler), then the GGUF parity test that `make test` skips without it runs
 LLAMA_CPP ?= llama-cpp-python==0.3.36
 llama-cpp: $(VENV)/.dev
