@@ -9,6 +9,7 @@ never leaves a half-written file where a good one was.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -41,14 +42,22 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], flag: str = "-
     except OSError as exc:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
-        raise GenlabError(
-            f"could not write {path}: {exc.strerror or exc}; the previous file (if any) is intact — "
-            f"free some disk space or choose another {flag}"
-        ) from exc
+        raise GenlabError(_write_error(path, exc, flag)) from exc
     except BaseException:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
         raise
+
+
+def _write_error(path: Path, exc: OSError, flag: str) -> str:
+    """What went wrong and what to do: a file where a folder must be, a full disk, or anything else."""
+    blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:  # mkdir says only "File exists" or "Not a directory"
+        return f"could not write {path}: {blocker} is a file, not a folder; choose another {flag}"
+    advice = ("free some disk space" if exc.errno in (errno.ENOSPC, errno.EDQUOT)
+              else "check that the folder exists or can be made and that you may write there")
+    return (f"could not write {path}: {exc.strerror or exc}; the previous file (if any) is intact — "
+            f"{advice}, or choose another {flag}")
 
 
 def _umask() -> int:
