@@ -19,7 +19,7 @@ from genlab.cli.args import add_device, duration, nonneg_float, nonneg_int, posi
 
 MODELS = ("autoencoder", "vae", "gan", "flow", "diffusion")
 #: how a --set value of each field type is named in an error
-_KIND = {bool: "true or false", int: "an integer", float: "a number", str: "text"}
+_KIND = {bool: "true or false", int: "an integer", float: "a number"}  # text fields take any value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
